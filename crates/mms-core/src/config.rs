@@ -1,0 +1,205 @@
+//! Process configuration: defaults, then a TOML file, then `MMS_*` environment variables.
+//!
+//! Nested keys use a double underscore in the environment: `MMS_REDIS_URL`,
+//! `MMS_MAILBOX__KIND=caldav`, `MMS_QUEUE__COALESCE_DELAY_MS=0`. With no file and no variables the
+//! defaults describe the embedded set-up `make run` starts: a vdir mailbox and a Maildir outbox
+//! under `./var`, Redis on localhost.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use crate::meeting_service::MeetingTemplates;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MmsConfig {
+    pub redis_url: String,
+    /// Prefix of every Redis key, so that several deployments (or test runs) share one Redis.
+    pub namespace: String,
+    /// Address the service sends as (`Sender:` and envelope sender; the organizer is `From:`).
+    pub service_address: String,
+    /// Name of this worker in the consumer group; defaults to host name + pid.
+    pub worker_name: Option<String>,
+    pub metrics_addr: String,
+    pub api_addr: String,
+    pub mailbox: MailboxConfig,
+    pub mail: MailConfig,
+    pub queue: QueueConfig,
+    pub retry: RetryConfig,
+    pub concurrency: ConcurrencyConfig,
+    pub lease: LeaseConfig,
+    pub meetings: MeetingTemplates,
+    pub api: ApiConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum MailboxConfig {
+    /// One folder per user, one `.ics` per event (the embedded store).
+    Vdir { root: PathBuf },
+    /// A CalDAV server; `calendar_url` may hold `{user}` (the UPN).
+    Caldav {
+        calendar_url: String,
+        username: Option<String>,
+        password: Option<String>,
+        /// Seconds before a request is abandoned as unavailable.
+        timeout_secs: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum MailConfig {
+    /// Write each message to a Maildir `new/` folder (the embedded outbox).
+    Maildir { root: PathBuf },
+    Smtp {
+        host: String,
+        port: u16,
+        /// `none`, `starttls` or `tls`.
+        tls: String,
+        username: Option<String>,
+        password: Option<String>,
+        timeout_secs: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueConfig {
+    /// How long a request waits before it runs, so that a burst of changes becomes one migration.
+    pub coalesce_delay_ms: u64,
+    /// A pending entry idle this long belongs to a dead worker and is claimed (XAUTOCLAIM).
+    pub claim_idle_ms: u64,
+    /// How long one XREADGROUP blocks.
+    pub block_ms: u64,
+    /// Requests read per tenant per round (fairness: each tenant gets this many per round).
+    pub batch: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryConfig {
+    /// Retries after the first attempt (the vendor: nine within 24 hours).
+    pub max_retries: u32,
+    /// Delay before retry n (1-based) is `schedule_secs[min(n, len) - 1]`.
+    pub schedule_secs: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConcurrencyConfig {
+    /// Migration actors running at once per tenant supervisor.
+    pub per_tenant: usize,
+    /// Requests in flight per worker process, all tenants together.
+    pub per_worker: usize,
+    /// Concurrent requests to one mailbox server from one worker.
+    pub per_mailbox_server: usize,
+    /// Meetings of one user handled at once.
+    pub meetings_per_user: usize,
+    /// Events fetched per search page.
+    pub search_page_size: usize,
+    /// A tenant supervisor with no work for this long stops.
+    pub supervisor_idle_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseConfig {
+    pub ttl_ms: u64,
+    /// Renew every `ttl_ms / renew_divisor`.
+    pub renew_divisor: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiConfig {
+    /// Operator token (plain text here; stored hashed in Redis at start-up). Unset: generated and
+    /// printed once at start-up.
+    pub operator_token: Option<String>,
+    /// Largest accepted request body, bytes (imports are the large ones).
+    pub body_limit_bytes: usize,
+}
+
+impl Default for MmsConfig {
+    fn default() -> Self {
+        MmsConfig {
+            redis_url: "redis://127.0.0.1:6379/".into(),
+            namespace: "mms".into(),
+            service_address: "mms@localhost".into(),
+            worker_name: None,
+            metrics_addr: "127.0.0.1:9464".into(),
+            api_addr: "127.0.0.1:8080".into(),
+            mailbox: MailboxConfig::Vdir { root: "var/mailboxes".into() },
+            mail: MailConfig::Maildir { root: "var/outbox".into() },
+            queue: QueueConfig { coalesce_delay_ms: 5_000, claim_idle_ms: 30_000, block_ms: 1_000, batch: 8 },
+            retry: RetryConfig {
+                max_retries: 9,
+                // Nine retries spread over about 24 hours, as the vendor does.
+                schedule_secs: vec![60, 300, 900, 1_800, 3_600, 7_200, 14_400, 21_600, 36_000],
+            },
+            concurrency: ConcurrencyConfig {
+                per_tenant: 4,
+                per_worker: 16,
+                per_mailbox_server: 16,
+                meetings_per_user: 4,
+                search_page_size: 100,
+                supervisor_idle_secs: 60,
+            },
+            lease: LeaseConfig { ttl_ms: 30_000, renew_divisor: 3 },
+            meetings: MeetingTemplates::default(),
+            api: ApiConfig { operator_token: None, body_limit_bytes: 16 * 1024 * 1024 },
+        }
+    }
+}
+
+impl MmsConfig {
+    /// Defaults, then `file` (if given), then `MMS_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(MmsConfig::default()));
+        if let Some(path) = file {
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig.merge(Env::prefixed("MMS_").split("__")).extract().map_err(Box::new)
+    }
+
+    /// Delay before retry number `retry` (1-based).
+    pub fn retry_delay_secs(&self, retry: u32) -> u64 {
+        let s = &self.retry.schedule_secs;
+        if s.is_empty() {
+            return 0;
+        }
+        s[(retry.max(1) as usize).min(s.len()) - 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_overrides_defaults_and_keeps_the_rest() {
+        let dir = std::env::temp_dir().join(format!("mms-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("mms.toml");
+        std::fs::write(
+            &file,
+            "namespace = \"t1\"\n[mailbox]\nkind = \"caldav\"\ncalendar_url = \"http://x/{user}/cal/\"\ntimeout_secs = 5\n",
+        )
+        .unwrap();
+        let cfg = MmsConfig::load(Some(&file)).unwrap();
+        assert_eq!(cfg.namespace, "t1");
+        assert!(matches!(cfg.mailbox, MailboxConfig::Caldav { ref calendar_url, .. } if calendar_url == "http://x/{user}/cal/"));
+        assert_eq!(cfg.retry.max_retries, 9);
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_that_names_it() {
+        let err = MmsConfig::load(Some(Path::new("/nonexistent/mms.toml"))).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/mms.toml"), "{err}");
+    }
+
+    #[test]
+    fn retry_delays_follow_the_schedule_and_repeat_its_last_step() {
+        let cfg = MmsConfig::default();
+        assert_eq!(cfg.retry_delay_secs(1), 60);
+        assert_eq!(cfg.retry_delay_secs(9), 36_000);
+        assert_eq!(cfg.retry_delay_secs(12), 36_000);
+        assert!(cfg.retry.schedule_secs.iter().sum::<u64>() <= 24 * 3600);
+    }
+}

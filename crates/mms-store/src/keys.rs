@@ -57,6 +57,12 @@ impl Keys {
         self.t(tenant, &format!("queued:{user}"))
     }
 
+    /// LIST of JSON records of stream entries that could not be decoded (newest first), acked
+    /// off the stream so they do not block it, kept here for an admin to inspect.
+    pub fn dead_letters(&self, tenant: &str) -> String {
+        self.t(tenant, "dead")
+    }
+
     // ---- leases and fencing ----
     /// STRING `<token>:<owner>`, PX ttl: who may touch the user's mailbox.
     pub fn lease(&self, tenant: &str, user: &str) -> String {
@@ -133,11 +139,24 @@ mod tests {
     fn every_tenant_key_shares_the_tenant_hash_tag() {
         let k = Keys::new("mms");
         let keys = [
-            k.stream("acme"), k.delayed("acme"), k.requests("acme"), k.queued("acme", "u@x"),
-            k.lease("acme", "u@x"), k.fence("acme", "u@x"), k.status("acme", "c"), k.statuses("acme"),
-            k.user_migrations("acme", "u@x"), k.journal("acme", "c"), k.sent("acme", "u@x"),
-            k.history("acme", "u@x"), k.settings("acme"), k.users("acme"), k.sip_index("acme"),
-            k.user_id_index("acme"), k.bridges("acme"),
+            k.stream("acme"),
+            k.delayed("acme"),
+            k.requests("acme"),
+            k.queued("acme", "u@x"),
+            k.dead_letters("acme"),
+            k.lease("acme", "u@x"),
+            k.fence("acme", "u@x"),
+            k.status("acme", "c"),
+            k.statuses("acme"),
+            k.user_migrations("acme", "u@x"),
+            k.journal("acme", "c"),
+            k.sent("acme", "u@x"),
+            k.history("acme", "u@x"),
+            k.settings("acme"),
+            k.users("acme"),
+            k.sip_index("acme"),
+            k.user_id_index("acme"),
+            k.bridges("acme"),
         ];
         for key in &keys {
             assert_eq!(slot_tag(key), "mms:acme", "{key}");

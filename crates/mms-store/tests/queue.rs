@@ -1,0 +1,342 @@
+//! The queue against a real redis-server: P1 (one request per trigger, merged per user), D3
+//! (consumer groups, claims of a dead worker's entries), P7 (requeue for retries), fairness across
+//! tenants, coalescing holds, dead letters.
+
+mod common;
+
+use common::{fresh, manual, now_ms, request};
+use mms_core::{
+    MigrationState, MigrationType, SourceMeetingType as S, TargetMeetingType as T, UserProfile,
+};
+use redis::AsyncCommands;
+use std::collections::HashSet;
+
+/// P1, D3: a request goes in, comes out once to one consumer, and is gone after the ack.
+#[tokio::test]
+async fn enqueue_read_ack_round_trip() {
+    let (_server, store) = fresh(false).await;
+    let req = manual("acme", "Ann@Acme.test");
+    let queued = store.enqueue(&req, 0).await.unwrap();
+    assert_eq!(queued.correlation_id, req.correlation_id);
+    assert!(!queued.merged);
+
+    let status = store
+        .status("acme", &req.correlation_id)
+        .await
+        .unwrap()
+        .expect("pending row");
+    assert_eq!(status.state, MigrationState::Pending);
+    assert_eq!(status.user_principal_name, "ann@acme.test");
+    assert_eq!(status.user_id, "", "ann is not in the directory");
+    assert_eq!(store.tenants().await.unwrap(), vec!["acme".to_string()]);
+
+    let got = store.read_ready("w1", 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].request, req);
+    assert_eq!(got[0].delivery_count, 1);
+    assert!(
+        store.read_ready("w2", 10).await.unwrap().is_empty(),
+        "delivered once only"
+    );
+
+    let depth = store.queue_depth().await.unwrap();
+    assert_eq!(
+        (depth[0].ready, depth[0].pending, depth[0].delayed),
+        (0, 1, 0)
+    );
+
+    store.mark_started(&got[0]).await.unwrap();
+    store.ack(&got[0]).await.unwrap();
+    let depth = store.queue_depth().await.unwrap();
+    assert_eq!(
+        (depth[0].ready, depth[0].pending, depth[0].delayed),
+        (0, 0, 0)
+    );
+    assert!(store.claim_stale("w2", 0, 10).await.unwrap().is_empty());
+
+    let events: Vec<String> = store
+        .history("acme", "ann@acme.test")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events, vec!["Queued"]);
+}
+
+/// P1: a second trigger for a user whose request is still queued joins it: one entry, the union
+/// of the meeting types, the merge visible in the status row and the history.
+#[tokio::test]
+async fn second_trigger_merges_into_the_queued_request() {
+    let (_server, store) = fresh(false).await;
+    let first = request("acme", "bob@acme.test", S::SfB, T::Current);
+    let second = request("acme", "bob@acme.test", S::Teams, T::Teams);
+    store.enqueue(&first, 0).await.unwrap();
+    let merged = store.enqueue(&second, 0).await.unwrap();
+    assert!(merged.merged);
+    assert_eq!(merged.correlation_id, first.correlation_id);
+
+    let got = store.read_ready("w1", 10).await.unwrap();
+    assert_eq!(got.len(), 1, "one entry for both triggers");
+    assert_eq!(got[0].request.correlation_id, first.correlation_id);
+    assert_eq!(
+        (got[0].request.source, got[0].request.target),
+        (S::All, T::Teams)
+    );
+
+    let status = store
+        .status("acme", &first.correlation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.migration_type, MigrationType::AllToTeams);
+    assert!(
+        status.last_message.starts_with("Merged"),
+        "{}",
+        status.last_message
+    );
+    assert!(store
+        .status("acme", &second.correlation_id)
+        .await
+        .unwrap()
+        .is_none());
+    let events: Vec<String> = store
+        .history("acme", "bob@acme.test")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events, vec!["Queued", "Merged"]);
+}
+
+/// A merge that lands after the entry was read but before the migration started is not lost:
+/// `mark_started` returns the widened request.
+#[tokio::test]
+async fn merge_after_read_is_returned_by_mark_started() {
+    let (_server, store) = fresh(false).await;
+    let first = request("acme", "cy@acme.test", S::SfB, T::Current);
+    store.enqueue(&first, 0).await.unwrap();
+    let got = store.read_ready("w1", 10).await.unwrap();
+    assert!(
+        store
+            .enqueue(&request("acme", "cy@acme.test", S::SfB, T::Teams), 0)
+            .await
+            .unwrap()
+            .merged
+    );
+    let running = store.mark_started(&got[0]).await.unwrap();
+    assert_eq!((running.source, running.target), (S::SfB, T::Teams));
+}
+
+/// P1: once a migration started, a new trigger queues a new request rather than changing the
+/// running one.
+#[tokio::test]
+async fn a_started_request_is_not_merged_into() {
+    let (_server, store) = fresh(false).await;
+    let first = manual("acme", "dee@acme.test");
+    store.enqueue(&first, 0).await.unwrap();
+    let got = store.read_ready("w1", 10).await.unwrap();
+    store.mark_started(&got[0]).await.unwrap();
+
+    let second = manual("acme", "dee@acme.test");
+    let queued = store.enqueue(&second, 0).await.unwrap();
+    assert!(!queued.merged);
+    assert_eq!(queued.correlation_id, second.correlation_id);
+    let next = store.read_ready("w1", 10).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].request.correlation_id, second.correlation_id);
+    assert_eq!(
+        store
+            .user_statuses("acme", "dee@acme.test")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+/// The coalescing hold: a delayed request is invisible to readers until promoted, and triggers
+/// arriving during the hold merge into it.
+#[tokio::test]
+async fn coalescing_delay_holds_until_promote_due() {
+    let (_server, store) = fresh(false).await;
+    let start = now_ms();
+    let first = request("acme", "eve@acme.test", S::SfB, T::Current);
+    store.enqueue(&first, 60_000).await.unwrap();
+    assert!(
+        store
+            .enqueue(&request("acme", "eve@acme.test", S::SfB, T::Teams), 60_000)
+            .await
+            .unwrap()
+            .merged
+    );
+
+    assert!(store.read_ready("w1", 10).await.unwrap().is_empty());
+    let depth = store.queue_depth().await.unwrap();
+    assert_eq!(
+        (depth[0].ready, depth[0].pending, depth[0].delayed),
+        (0, 0, 1)
+    );
+    assert_eq!(store.promote_due(start).await.unwrap(), 0, "not due yet");
+
+    assert_eq!(store.promote_due(start + 120_000).await.unwrap(), 1);
+    let got = store.read_ready("w1", 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].request.correlation_id, first.correlation_id);
+    assert_eq!(
+        got[0].request.target,
+        T::Teams,
+        "the merged request is what runs"
+    );
+}
+
+/// Fairness: tenant A with 500 queued cannot starve tenant B with 5: B's five are delivered within
+/// ceil(5 / per_tenant) reads.
+#[tokio::test]
+async fn a_big_tenant_does_not_starve_a_small_one() {
+    let (_server, store) = fresh(false).await;
+    for i in 0..500 {
+        store
+            .enqueue(&manual("a-big", &format!("user{i}@big.test")), 0)
+            .await
+            .unwrap();
+    }
+    let small: HashSet<String> = {
+        let mut ids = HashSet::new();
+        for i in 0..5 {
+            ids.insert(
+                store
+                    .enqueue(&manual("b-small", &format!("user{i}@small.test")), 0)
+                    .await
+                    .unwrap()
+                    .correlation_id,
+            );
+        }
+        ids
+    };
+    let per_tenant = 2;
+    let mut small_seen = HashSet::new();
+    for _ in 0..5usize.div_ceil(per_tenant) {
+        let batch = store.read_ready("w1", per_tenant).await.unwrap();
+        assert!(batch.iter().filter(|d| d.tenant == "a-big").count() <= per_tenant);
+        small_seen.extend(
+            batch
+                .into_iter()
+                .filter(|d| d.tenant == "b-small")
+                .map(|d| d.request.correlation_id),
+        );
+    }
+    assert_eq!(small_seen, small);
+}
+
+/// D3: a dead consumer's delivered entry is claimed by a live one once idle long enough.
+#[tokio::test]
+async fn claim_stale_hands_a_dead_consumers_entry_to_another() {
+    let (_server, store) = fresh(false).await;
+    let req = manual("acme", "fay@acme.test");
+    store.enqueue(&req, 0).await.unwrap();
+    let dead = store.read_ready("dead-worker", 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+
+    assert!(
+        store
+            .claim_stale("live-worker", 3_600_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not idle for an hour"
+    );
+    let claimed = store.claim_stale("live-worker", 0, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].request, req);
+    assert_eq!(claimed[0].stream_id, dead[0].stream_id);
+    assert_eq!(claimed[0].delivery_count, 2);
+
+    store.ack(&claimed[0]).await.unwrap();
+    assert!(store
+        .claim_stale("third-worker", 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// P7: requeue_at parks the request (same correlation id) until due, then it is delivered again.
+#[tokio::test]
+async fn requeue_at_round_trip() {
+    let (_server, store) = fresh(false).await;
+    let req = manual("acme", "gus@acme.test");
+    store.enqueue(&req, 0).await.unwrap();
+    let first = store.read_ready("w1", 10).await.unwrap().remove(0);
+    store.mark_started(&first).await.unwrap();
+    let due = now_ms() + 30_000;
+    store.requeue_at(&first, due).await.unwrap();
+
+    let depth = store.queue_depth().await.unwrap();
+    assert_eq!(
+        (depth[0].ready, depth[0].pending, depth[0].delayed),
+        (0, 0, 1)
+    );
+    assert_eq!(store.promote_due(due - 1).await.unwrap(), 0);
+    assert_eq!(store.promote_due(due).await.unwrap(), 1);
+    let again = store.read_ready("w2", 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].request, req);
+    assert_ne!(again[0].stream_id, first.stream_id);
+}
+
+/// A stream entry that does not decode is acked off the stream (it would block nothing but would
+/// be redelivered forever) and kept in the dead-letter list, not dropped.
+#[tokio::test]
+async fn a_corrupt_stream_entry_goes_to_the_dead_letter_list() {
+    let (_server, store) = fresh(false).await;
+    let good = manual("acme", "hal@acme.test");
+    store.enqueue(&good, 0).await.unwrap();
+    let mut conn = store.connection();
+    let bad_id: String = conn
+        .xadd(
+            store.keys().stream("acme"),
+            "*",
+            &[("cid", "no-such-request"), ("req", "\u{1}not msgpack")],
+        )
+        .await
+        .unwrap();
+
+    let got = store.read_ready("w1", 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].request, good);
+    let dead = store.dead_letters("acme").await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].contains(&bad_id) && dead[0].contains("no-such-request"),
+        "{}",
+        dead[0]
+    );
+    let depth = store.queue_depth().await.unwrap();
+    assert_eq!(depth[0].pending, 1, "only the good entry is pending");
+    assert!(store
+        .claim_stale("w2", 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.request == good));
+}
+
+/// M2: the Pending row carries the user's id from the directory.
+#[tokio::test]
+async fn the_pending_row_takes_the_user_id_from_the_directory() {
+    let (_server, store) = fresh(false).await;
+    let profile: UserProfile = serde_json::from_value(serde_json::json!({
+        "Tenant": "acme", "Upn": "ida@acme.test", "SipAddress": null, "UserId": "0d9c-ida"
+    }))
+    .unwrap();
+    store.put_user(&profile).await.unwrap();
+    let req = manual("acme", "ida@acme.test");
+    store.enqueue(&req, 0).await.unwrap();
+    let status = store
+        .status("acme", &req.correlation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.user_id, "0d9c-ida");
+}

@@ -2,20 +2,29 @@
 //!
 //! - [`redis::RedisServer`]: a private `redis-server` (optionally with AOF), which a test may kill
 //!   and restart on the same port and data directory.
-//! - `radicale`, `smtp`, `proxy`: a Radicale CalDAV server, an SMTP sink whose received
-//!   messages tests read back, and a fault-injecting HTTP proxy (503 on demand).
+//! - [`radicale::Radicale`]: a Radicale CalDAV server with its storage in a temp dir.
+//! - [`smtp::SmtpSink`]: an aiosmtpd SMTP server that stores what it receives (or refuses it with
+//!   550 / 451 on demand), which tests read back.
+//! - [`proxy::FaultProxy`]: an HTTP proxy that answers `503` to everything while switched on.
 //!
 //! Python servers run from the virtualenv the Makefile creates (`.venv` at the workspace root, or
 //! `$MMS_VENV`).
 
+mod process;
+pub mod proxy;
+pub mod radicale;
 pub mod redis;
+pub mod smtp;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
 }
 
 /// The workspace root (where `Cargo.lock` is).
@@ -23,7 +32,10 @@ pub fn workspace_root() -> PathBuf {
     let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     while !dir.join("Cargo.lock").exists() {
         if !dir.pop() {
-            panic!("workspace root not found above {}", env!("CARGO_MANIFEST_DIR"));
+            panic!(
+                "workspace root not found above {}",
+                env!("CARGO_MANIFEST_DIR")
+            );
         }
     }
     dir
@@ -31,14 +43,19 @@ pub fn workspace_root() -> PathBuf {
 
 /// The Python virtualenv holding Radicale and aiosmtpd.
 pub fn venv() -> PathBuf {
-    std::env::var_os("MMS_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv"))
+    std::env::var_os("MMS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv"))
 }
 
 /// Wait until something accepts TCP connections on `port`, or panic after `secs`.
 pub async fn wait_for_port(port: u16, secs: u64) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return;
         }
         if tokio::time::Instant::now() > deadline {

@@ -1,0 +1,126 @@
+//! SMTP delivery against the real aiosmtpd sink of the test kit (P5).
+
+use std::time::Duration;
+
+use mms_core::config::MailConfig;
+use mms_core::{OutgoingMessage, SendError, Sender};
+use mms_mail::{sender_from_config, SmtpSender, SmtpTls};
+use mms_testkit::smtp::{SinkMode, SmtpSink};
+
+fn message() -> OutgoingMessage {
+    let raw = "From: Alice <alice@example.com>\r\nSender: mms@example.com\r\nTo: bob@example.com, carol@example.com\r\n\
+Message-ID: <upd-1@mms.example.com>\r\nSubject: Updated: weekly\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\n\
+SUMMARY:R\u{e9}union \u{2014} .dot line follows\r\n.\r\nEND:VCALENDAR\r\n";
+    OutgoingMessage {
+        message_id: "upd-1@mms.example.com".into(),
+        envelope_from: "mms@example.com".into(),
+        recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
+        raw: raw.as_bytes().to_vec(),
+    }
+}
+
+fn sender(port: u16) -> SmtpSender {
+    SmtpSender::new(
+        "127.0.0.1",
+        port,
+        SmtpTls::None,
+        None,
+        Duration::from_secs(10),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_message_arrives_byte_for_byte_with_its_envelope() {
+    let sink = SmtpSink::start().await;
+    let cfg = MailConfig::Smtp {
+        host: "127.0.0.1".into(),
+        port: sink.port,
+        tls: "none".into(),
+        username: None,
+        password: None,
+        timeout_secs: 10,
+    };
+    let sender = sender_from_config(&cfg).unwrap();
+    let msg = message();
+    sender.send(&msg).await.unwrap();
+    let received = sink.messages();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].mail_from, "mms@example.com");
+    assert_eq!(
+        received[0].rcpt_to,
+        vec!["bob@example.com", "carol@example.com"]
+    );
+    assert_eq!(
+        received[0].data, msg.raw,
+        "the relay must get the message exactly as built"
+    );
+}
+
+#[tokio::test]
+async fn a_550_is_permanent_and_a_451_transient() {
+    let reject = SmtpSink::start_in_mode(SinkMode::Reject).await;
+    let err = sender(reject.port).send(&message()).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Permanent(m) if m.contains("550")),
+        "{err:?}"
+    );
+
+    let defer = SmtpSink::start_in_mode(SinkMode::Defer).await;
+    let err = sender(defer.port).send(&message()).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Transient(m) if m.contains("451")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_relay_is_transient() {
+    let err = sender(mms_testkit::free_port())
+        .send(&message())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SendError::Transient(m) if m.contains("127.0.0.1")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_address_or_no_recipient_is_permanent_and_sends_nothing() {
+    let sink = SmtpSink::start().await;
+    let mut bad = message();
+    bad.recipients.push("not an address".into());
+    let err = sender(sink.port).send(&bad).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Permanent(m) if m.contains("not an address")),
+        "{err:?}"
+    );
+    let mut none = message();
+    none.recipients.clear();
+    assert!(matches!(
+        sender(sink.port).send(&none).await,
+        Err(SendError::Permanent(_))
+    ));
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn a_bad_configuration_says_what_to_fix() {
+    let cfg = |tls: &str, user: Option<&str>| MailConfig::Smtp {
+        host: "relay.example.com".into(),
+        port: 25,
+        tls: tls.into(),
+        username: user.map(str::to_string),
+        password: None,
+        timeout_secs: 10,
+    };
+    let err = sender_from_config(&cfg("ssl", None)).err().unwrap();
+    assert!(err.to_string().contains("mail.tls"), "{err}");
+    let err = sender_from_config(&cfg("starttls", Some("u")))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("mail.password"), "{err}");
+    assert!(sender_from_config(&cfg("tls", None)).is_ok());
+}

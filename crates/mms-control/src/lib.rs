@@ -1,1 +1,140 @@
-//! placeholder
+//! The control plane of MMS: the directory, the trigger rules and the HTTP API (axum) that
+//! exposes the vendor's meeting-migration cmdlets as resources.
+//!
+//! - [`rules`]: the pure decision table (T1–T4, X1–X2, the switches M3–M4).
+//! - [`events`]: the directory events the API accepts.
+//! - [`trigger`]: carrying out a verdict (queue, refuse, record) with its history line.
+//! - [`import`]: user records in CSV or JSON, validated all-or-nothing.
+//! - [`auth`]: bearer tokens, operator and tenant admin.
+//! - [`routes`]: the handlers; [`openapi`]: the generated document.
+//!
+//! Start it with [`serve`], or mount [`router`] in another server.
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod import;
+pub mod json;
+pub mod openapi;
+pub mod routes;
+pub mod rules;
+pub mod trigger;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use mms_core::config::MmsConfig;
+use mms_store::directory::TokenRole;
+use mms_store::{Store, StoreError};
+use tower_http::trace::TraceLayer;
+
+use routes::{admin, config, directory, events as event_routes, migrations};
+
+/// What every handler shares: the store and the process configuration.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub config: Arc<MmsConfig>,
+}
+
+impl ApiState {
+    pub fn new(store: Store, config: MmsConfig) -> Self {
+        ApiState {
+            store,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Store the operator token's hash. With no `api.operator_token` configured, a fresh token is
+    /// generated, stored, and returned so that the caller shows it once to whoever starts MMS.
+    pub async fn install_operator_token(&self) -> Result<Option<String>, StoreError> {
+        let (token, generated) = match &self.config.api.operator_token {
+            Some(token) => (token.clone(), false),
+            None => (auth::new_token(), true),
+        };
+        self.store.put_token(&token, &TokenRole::Operator).await?;
+        Ok(generated.then_some(token))
+    }
+}
+
+/// Every route of the API, with the body limit (`api.body_limit_bytes`, 413 above it) and request
+/// tracing (method and path only: headers, and so tokens, are not recorded).
+pub fn router(state: ApiState) -> Router {
+    let limit = state.config.api.body_limit_bytes;
+    Router::new()
+        .route("/healthz", get(admin::healthz))
+        .route("/openapi.json", get(admin::openapi_json))
+        .route(
+            "/v1/tenants",
+            post(admin::create_tenant).get(admin::list_tenants),
+        )
+        .route("/v1/tokens", post(admin::create_token))
+        .route(
+            "/v1/tenants/{tenant}/configuration/migration",
+            get(config::get_migration).put(config::set_migration),
+        )
+        .route(
+            "/v1/tenants/{tenant}/configuration/dialin",
+            get(config::get_dialin).put(config::set_dialin),
+        )
+        .route("/v1/tenants/{tenant}/users", get(directory::list_users))
+        .route(
+            "/v1/tenants/{tenant}/users:import",
+            post(directory::import_users),
+        )
+        .route(
+            "/v1/tenants/{tenant}/users/{upn}",
+            get(directory::get_user)
+                .put(directory::put_user)
+                .delete(directory::delete_user),
+        )
+        .route(
+            "/v1/tenants/{tenant}/users/{upn}/history",
+            get(migrations::history),
+        )
+        .route("/v1/tenants/{tenant}/bridges", get(directory::list_bridges))
+        .route(
+            "/v1/tenants/{tenant}/bridges/{id}",
+            get(directory::get_bridge).put(directory::put_bridge),
+        )
+        .route(
+            "/v1/tenants/{tenant}/events",
+            post(event_routes::post_event),
+        )
+        .route(
+            "/v1/tenants/{tenant}/migrations",
+            post(migrations::start).get(migrations::list),
+        )
+        .route(
+            "/v1/tenants/{tenant}/migrations/summary",
+            get(migrations::summary),
+        )
+        .route(
+            "/v1/tenants/{tenant}/migrations/{correlation_id}",
+            get(migrations::get_one),
+        )
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Install the operator token and serve the API on `addr` until the process stops. A generated
+/// operator token is printed once on stderr (never through the log).
+pub async fn serve(state: ApiState, addr: SocketAddr) -> std::io::Result<()> {
+    if let Some(token) = state
+        .install_operator_token()
+        .await
+        .map_err(std::io::Error::other)?
+    {
+        eprintln!(
+            "mms: no api.operator_token configured; generated operator token (shown once): {token}"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "control API listening");
+    axum::serve(listener, router(state)).await
+}

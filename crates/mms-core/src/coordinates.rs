@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which platform an online-meeting block belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OnlineMeetingKind {
     /// Skype for Business (on-premises or Online): "Join Skype Meeting", meet.* URL, Conference ID.
     SfB,
@@ -13,6 +14,7 @@ pub enum OnlineMeetingKind {
 
 /// One dial-in number with its label ("United States, Seattle (Toll)").
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DialInNumber {
     /// E.164 or as the bridge publishes it, e.g. `+1 206-555-0100`.
     pub number: String,
@@ -25,6 +27,7 @@ pub struct DialInNumber {
 ///
 /// `dial_in` empty means "no audio conferencing": the rewriter removes the dial-in part (T2c).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Coordinates {
     pub kind: OnlineMeetingKind,
     pub join_url: String,

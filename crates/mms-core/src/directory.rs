@@ -9,6 +9,7 @@ use crate::coordinates::DialInNumber;
 
 /// A tenant's two switches (M3, M4), both on by default as the vendor ships them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct TenantSettings {
     pub tenant: String,
@@ -31,6 +32,7 @@ impl TenantSettings {
 
 /// Where the user is homed for meetings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum UserHome {
     OnPremises,
     #[default]
@@ -39,6 +41,7 @@ pub enum UserHome {
 
 /// Where the user's mailbox is. MMS can only reach cloud mailboxes (X1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MailboxLocation {
     #[default]
     Cloud,
@@ -47,6 +50,7 @@ pub enum MailboxLocation {
 
 /// TeamsUpgradePolicy mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TeamsUpgradeMode {
     #[default]
     Islands,
@@ -57,6 +61,7 @@ pub enum TeamsUpgradeMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AudioProvider {
     #[default]
     Microsoft,
@@ -64,6 +69,7 @@ pub enum AudioProvider {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct AudioConferencing {
     pub enabled: bool,
@@ -77,6 +83,7 @@ pub struct AudioConferencing {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserProfile {
     pub tenant: String,
@@ -97,6 +104,7 @@ pub struct UserProfile {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct Bridge {
     pub tenant: String,

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 /// Which online meetings of the organizer a migration touches (`-SourceMeetingType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SourceMeetingType {
     /// Skype for Business and Teams meetings alike (the vendor's default).
     #[default]
@@ -21,6 +22,7 @@ pub enum SourceMeetingType {
 
 /// What the touched meetings become (`-TargetMeetingType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TargetMeetingType {
     /// SfB stays SfB, Teams stays Teams; only the coordinates (dial-in, host) are refreshed.
     #[default]
@@ -31,6 +33,7 @@ pub enum TargetMeetingType {
 
 /// The vendor's `MigrationType` column, derived from source and target meeting types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MigrationType {
     SfbToTeams,
     TeamsToTeams,
@@ -91,6 +94,7 @@ text_enum!(MigrationState, "State", [
 
 /// Why a request exists: the row of the trigger table (T1–T4) that produced it, or a retry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Trigger {
     /// T1a / T1b: the user moved on-premises -> cloud.
     MovedToCloud { move_to_teams: bool },
@@ -116,6 +120,7 @@ impl fmt::Display for Trigger {
 
 /// One migration request as it travels on the queue (rmp-serde on the wire).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MigrationRequest {
     pub tenant: String,
     /// The user's principal name (lower-cased); the queue merges requests per (tenant, user).
@@ -154,6 +159,7 @@ impl MigrationRequest {
 
 /// `State` of a migration, as the vendor names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MigrationState {
     Pending,
     InProgress,
@@ -169,6 +175,7 @@ impl MigrationState {
 
 /// What happened to one meeting of a migration (beyond the vendor, which only counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MeetingOutcomeKind {
     /// Rewritten, saved and the update sent to its attendees.
     Updated,
@@ -181,6 +188,7 @@ pub enum MeetingOutcomeKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct MeetingOutcome {
     pub uid: String,
@@ -194,6 +202,7 @@ pub struct MeetingOutcome {
 
 /// One row of `Get-CsMeetingMigrationStatus`, field for field, plus MMS's per-meeting detail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct MigrationStatus {
     pub tenant: String,

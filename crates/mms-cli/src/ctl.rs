@@ -1,0 +1,779 @@
+//! `mmsctl`: the admin CLI, one subcommand per cmdlet of the vendor's meeting migration, plus the
+//! directory and event commands. It talks to the control API only (never to Redis), so it works
+//! against any MMS deployment it can reach with a token.
+//!
+//! Output is an aligned table for people, or `--output json` (the API's JSON as is) for scripts.
+//! Errors from the API print as `error: <code>: <message>` and exit with status 1.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+/// Seconds between two redraws of `--watch`.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mmsctl",
+    version,
+    about = "Administer MMS, the Meeting Migration Service, through its HTTP API"
+)]
+pub struct MmsCtl {
+    /// Base URL of the MMS control API.
+    #[arg(
+        long,
+        env = "MMS_API_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub api_url: String,
+    /// Bearer token (operator, or the tenant's admin token).
+    #[arg(long, env = "MMS_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Tenant the command applies to.
+    #[arg(long, env = "MMS_TENANT", global = true)]
+    pub tenant: Option<String>,
+    /// `table` for people, `json` for scripts.
+    #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start-CsExMeetingMigration: queue a migration for one user (runs at once).
+    StartMeetingMigration {
+        /// UPN or SIP address.
+        #[arg(long)]
+        identity: String,
+        /// All (default), SfB or Teams.
+        #[arg(long)]
+        source_meeting_type: Option<String>,
+        /// Current (default) or Teams.
+        #[arg(long)]
+        target_meeting_type: Option<String>,
+    },
+    /// Get-CsMeetingMigrationStatus.
+    GetMeetingMigrationStatus {
+        #[arg(long)]
+        identity: Option<String>,
+        /// Counts of users per state (and per migration type) instead of rows.
+        #[arg(long)]
+        summary_only: bool,
+        /// Pending, InProgress, Failed or Succeeded.
+        #[arg(long)]
+        state: Option<String>,
+        /// SfbToTeams, TeamsToTeams, AllToTeams or ToSameType.
+        #[arg(long)]
+        migration_type: Option<String>,
+        /// Created at or after (RFC 3339).
+        #[arg(long)]
+        start_time: Option<String>,
+        /// Created at or before (RFC 3339).
+        #[arg(long)]
+        end_time: Option<String>,
+        /// Redraw progress (meetings done / total per user) until every migration is final.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Get-CsMeetingMigrationTransactionHistory.
+    GetMeetingMigrationTransactionHistory {
+        #[arg(long)]
+        identity: String,
+    },
+    /// Get-CsTenantMigrationConfiguration.
+    GetTenantMigrationConfiguration,
+    /// Set-CsTenantMigrationConfiguration.
+    SetTenantMigrationConfiguration {
+        #[arg(long, action = clap::ArgAction::Set)]
+        meeting_migration_enabled: bool,
+    },
+    /// Get-CsOnlineDialInConferencingTenantSettings.
+    GetDialinConferencingTenantSettings,
+    /// Set-CsOnlineDialInConferencingTenantSettings.
+    SetDialinConferencingTenantSettings {
+        #[arg(long, action = clap::ArgAction::Set)]
+        automatically_migrate_user_meetings: bool,
+    },
+    /// Create a tenant (operator token).
+    CreateTenant,
+    /// Mint a tenant-admin token for --tenant (operator token); printed once.
+    CreateToken,
+    /// Import users from a CSV (header row of field names) or JSON file, all or nothing.
+    ImportUsers {
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Show one user's directory record.
+    GetUser {
+        #[arg(long)]
+        identity: String,
+    },
+    /// Event: the user was moved on-premises -> cloud (T1) or cloud -> on-premises (X2).
+    MoveUser {
+        #[arg(long)]
+        identity: String,
+        #[arg(long, value_enum)]
+        to: MoveTarget,
+        /// Move-CsUser -MoveToTeams (T1a).
+        #[arg(long)]
+        move_to_teams: bool,
+    },
+    /// Event: TeamsUpgradePolicy granted (T3); without --identity it is tenant-wide.
+    GrantUpgradePolicy {
+        #[arg(long)]
+        identity: Option<String>,
+        /// Islands, SfBOnly, SfBWithTeamsCollab, SfBWithTeamsCollabAndMeetings or TeamsOnly.
+        #[arg(long)]
+        mode: String,
+        #[arg(long, action = clap::ArgAction::Set, default_value_t = true)]
+        migrate_meetings_to_teams: bool,
+    },
+    /// Event: an audio-conferencing change of a user (T2a–T2d, conference id).
+    AudioConferencingChange {
+        #[arg(long)]
+        identity: String,
+        #[command(flatten)]
+        change: AudioChange,
+    },
+    /// Event: a phone number was unassigned from a bridge (T2e, fans out).
+    UnassignBridgeNumber {
+        #[arg(long)]
+        bridge: String,
+        #[arg(long)]
+        number: String,
+    },
+    /// Post any event given as JSON (see /openapi.json, schema Event).
+    PostEvent {
+        #[arg(long)]
+        json: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MoveTarget {
+    Cloud,
+    OnPremises,
+}
+
+/// Exactly one change per command.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct AudioChange {
+    /// Licence assigned (true) or removed (false): T2a.
+    #[arg(long)]
+    license_assigned: Option<bool>,
+    /// Microsoft or ThirdParty: T2b.
+    #[arg(long)]
+    provider: Option<String>,
+    /// Audio conferencing enabled or disabled: T2c.
+    #[arg(long)]
+    enabled: Option<bool>,
+    /// Moved to this bridge: T2d.
+    #[arg(long)]
+    bridge: Option<String>,
+    /// Conference id changed or reset to this value.
+    #[arg(long)]
+    conference_id: Option<String>,
+}
+
+/// A failure to report: the API's code and message, or a local problem.
+struct Failure {
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    fn local(code: &str, message: impl Into<String>) -> Self {
+        Failure {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Run one mmsctl invocation.
+pub fn run(cli: MmsCtl) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(&cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}: {}", failure.code, failure.message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Body>,
+    ) -> Result<Value, Failure> {
+        let url = format!("{}{}", self.base.trim_end_matches('/'), path);
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Some(Body::Json(value)) => request.json(&value),
+            Some(Body::Raw {
+                content_type,
+                bytes,
+            }) => request.header("content-type", content_type).body(bytes),
+            None => request,
+        };
+        let response = request.send().await.map_err(|e| {
+            Failure::local(
+                "unreachable",
+                format!("{url}: {e} (is MMS running? set --api-url / MMS_API_URL)"),
+            )
+        })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Failure::local("unreachable", format!("{url}: {e}")))?;
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status.is_success() {
+            Ok(value)
+        } else {
+            let code = value["Code"]
+                .as_str()
+                .unwrap_or(status.as_str())
+                .to_string();
+            let message = value["Message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            let mut failure = Failure { code, message };
+            if let Some(errors) = value["Errors"].as_array() {
+                for e in errors {
+                    let _ = write!(
+                        failure.message,
+                        "\n  row {}: {}: {}",
+                        e["Row"],
+                        text_of(&e["Field"]),
+                        text_of(&e["Problem"])
+                    );
+                }
+            }
+            Err(failure)
+        }
+    }
+}
+
+enum Body {
+    Json(Value),
+    Raw {
+        content_type: &'static str,
+        bytes: Vec<u8>,
+    },
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn encode(segment: &str) -> String {
+    segment
+        .replace('%', "%25")
+        .replace('/', "%2F")
+        .replace('?', "%3F")
+        .replace('#', "%23")
+        .replace(' ', "%20")
+}
+
+async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
+    let client = &Client {
+        http: reqwest::Client::new(),
+        base: cli.api_url.clone(),
+        token: cli.token.clone(),
+    };
+    let tenant = || {
+        cli.tenant.as_deref().map(encode).ok_or_else(|| {
+            Failure::local(
+                "missing_tenant",
+                "this command needs --tenant (or MMS_TENANT)",
+            )
+        })
+    };
+    let t =
+        |rest: &str| -> Result<String, Failure> { Ok(format!("/v1/tenants/{}{rest}", tenant()?)) };
+    use reqwest::Method as M;
+    let event = |body: Value| async move { client_post_event(client, &t("/events")?, body).await };
+    let (value, view) = match &cli.command {
+        Command::StartMeetingMigration {
+            identity,
+            source_meeting_type,
+            target_meeting_type,
+        } => {
+            let body = json!({"Identity": identity, "SourceMeetingType": source_meeting_type, "TargetMeetingType": target_meeting_type});
+            (
+                client
+                    .send(M::POST, &t("/migrations")?, Some(Body::Json(body)))
+                    .await?,
+                View::Fields,
+            )
+        }
+        Command::GetMeetingMigrationStatus {
+            identity,
+            summary_only,
+            state,
+            migration_type,
+            start_time,
+            end_time,
+            watch,
+        } => {
+            let mut query = String::new();
+            for (name, value) in [
+                ("identity", identity),
+                ("state", state),
+                ("migrationType", migration_type),
+                ("startTime", start_time),
+                ("endTime", end_time),
+            ] {
+                if let Some(value) = value {
+                    let _ = write!(
+                        query,
+                        "{}{name}={}",
+                        if query.is_empty() { "?" } else { "&" },
+                        encode(value).replace('+', "%2B").replace('&', "%26")
+                    );
+                }
+            }
+            if *summary_only {
+                (
+                    client
+                        .send(M::GET, &t(&format!("/migrations/summary{query}"))?, None)
+                        .await?,
+                    View::Summary,
+                )
+            } else if *watch {
+                return watch_status(client, &t(&format!("/migrations{query}"))?, cli.output)
+                    .await;
+            } else {
+                (
+                    client
+                        .send(M::GET, &t(&format!("/migrations{query}"))?, None)
+                        .await?,
+                    View::Status,
+                )
+            }
+        }
+        Command::GetMeetingMigrationTransactionHistory { identity } => (
+            client
+                .send(
+                    M::GET,
+                    &t(&format!("/users/{}/history", encode(identity)))?,
+                    None,
+                )
+                .await?,
+            View::History,
+        ),
+        Command::GetTenantMigrationConfiguration => (
+            client
+                .send(M::GET, &t("/configuration/migration")?, None)
+                .await?,
+            View::Fields,
+        ),
+        Command::SetTenantMigrationConfiguration {
+            meeting_migration_enabled,
+        } => {
+            let body = json!({"MeetingMigrationEnabled": meeting_migration_enabled});
+            (
+                client
+                    .send(
+                        M::PUT,
+                        &t("/configuration/migration")?,
+                        Some(Body::Json(body)),
+                    )
+                    .await?,
+                View::Fields,
+            )
+        }
+        Command::GetDialinConferencingTenantSettings => (
+            client
+                .send(M::GET, &t("/configuration/dialin")?, None)
+                .await?,
+            View::Fields,
+        ),
+        Command::SetDialinConferencingTenantSettings {
+            automatically_migrate_user_meetings,
+        } => {
+            let body =
+                json!({"AutomaticallyMigrateUserMeetings": automatically_migrate_user_meetings});
+            (
+                client
+                    .send(M::PUT, &t("/configuration/dialin")?, Some(Body::Json(body)))
+                    .await?,
+                View::Fields,
+            )
+        }
+        Command::CreateTenant => {
+            let body = json!({"Tenant": cli.tenant.clone().ok_or_else(|| Failure::local("missing_tenant", "create-tenant needs --tenant"))?});
+            (
+                client
+                    .send(M::POST, "/v1/tenants", Some(Body::Json(body)))
+                    .await?,
+                View::Fields,
+            )
+        }
+        Command::CreateToken => {
+            let body = json!({"Tenant": cli.tenant.clone().ok_or_else(|| Failure::local("missing_tenant", "create-token needs --tenant"))?});
+            (
+                client
+                    .send(M::POST, "/v1/tokens", Some(Body::Json(body)))
+                    .await?,
+                View::Fields,
+            )
+        }
+        Command::ImportUsers { file } => {
+            let bytes = std::fs::read(file).map_err(|e| {
+                Failure::local("unreadable_file", format!("{}: {e}", file.display()))
+            })?;
+            let is_json = file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+            let content_type = if is_json {
+                "application/json"
+            } else {
+                "text/csv"
+            };
+            (
+                client
+                    .send(
+                        M::POST,
+                        &t("/users:import")?,
+                        Some(Body::Raw {
+                            content_type,
+                            bytes,
+                        }),
+                    )
+                    .await?,
+                View::Fields,
+            )
+        }
+        Command::GetUser { identity } => (
+            client
+                .send(M::GET, &t(&format!("/users/{}", encode(identity)))?, None)
+                .await?,
+            View::Fields,
+        ),
+        Command::MoveUser {
+            identity,
+            to,
+            move_to_teams,
+        } => {
+            let body = match to {
+                MoveTarget::Cloud => {
+                    json!({"Type": "UserMovedToCloud", "Identity": identity, "MoveToTeams": move_to_teams})
+                }
+                MoveTarget::OnPremises => {
+                    json!({"Type": "UserMovedToOnPremises", "Identity": identity})
+                }
+            };
+            (event(body).await?, View::Event)
+        }
+        Command::GrantUpgradePolicy {
+            identity,
+            mode,
+            migrate_meetings_to_teams,
+        } => {
+            let body = json!({"Type": "TeamsUpgradePolicyGranted", "Identity": identity, "Mode": mode,
+                              "MigrateMeetingsToTeams": migrate_meetings_to_teams});
+            (event(body).await?, View::Event)
+        }
+        Command::AudioConferencingChange { identity, change } => {
+            let body = if let Some(assigned) = change.license_assigned {
+                json!({"Type": "AudioConferencingLicenseChanged", "Identity": identity, "Assigned": assigned})
+            } else if let Some(provider) = &change.provider {
+                json!({"Type": "AudioProviderChanged", "Identity": identity, "Provider": provider})
+            } else if let Some(enabled) = change.enabled {
+                json!({"Type": "AudioConferencingEnabledChanged", "Identity": identity, "Enabled": enabled})
+            } else if let Some(bridge) = &change.bridge {
+                json!({"Type": "UserBridgeChanged", "Identity": identity, "Bridge": bridge})
+            } else {
+                json!({"Type": "ConferenceIdChanged", "Identity": identity, "ConferenceId": change.conference_id})
+            };
+            (event(body).await?, View::Event)
+        }
+        Command::UnassignBridgeNumber { bridge, number } => (
+            event(json!({"Type": "BridgeNumberUnassigned", "Bridge": bridge, "Number": number}))
+                .await?,
+            View::Event,
+        ),
+        Command::PostEvent { json: text } => {
+            let body: Value = serde_json::from_str(text)
+                .map_err(|e| Failure::local("invalid_json", format!("--json: {e}")))?;
+            (event(body).await?, View::Event)
+        }
+    };
+    print!("{}", render(&value, view, cli.output));
+    Ok(())
+}
+
+async fn client_post_event(client: &Client, path: &str, body: Value) -> Result<Value, Failure> {
+    client
+        .send(reqwest::Method::POST, path, Some(Body::Json(body)))
+        .await
+}
+
+/// How to lay out a reply as a table.
+#[derive(Clone, Copy)]
+enum View {
+    /// One object: `Field  Value` lines.
+    Fields,
+    Status,
+    Summary,
+    History,
+    Event,
+}
+
+fn render(value: &Value, view: View, output: Output) -> String {
+    if output == Output::Json {
+        return format!(
+            "{}\n",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
+    }
+    let rows = |items: &Value, cols: &[&str]| -> Vec<Vec<String>> {
+        items
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| cols.iter().map(|c| text_of(&item[*c])).collect())
+            .collect()
+    };
+    match view {
+        View::Fields => {
+            let pairs: Vec<Vec<String>> = value
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| vec![k.clone(), text_of(v)])
+                .collect();
+            table(&["Field", "Value"], &pairs)
+        }
+        View::Status => {
+            let cols = [
+                "UserPrincipalName",
+                "CorrelationId",
+                "State",
+                "MigrationType",
+                "TotalMeeting",
+                "SucceededMeeting",
+                "FailedMeeting",
+                "InvitesUpdate",
+                "RetryCount",
+                "CreateDate",
+                "LastMessage",
+            ];
+            table(&cols, &rows(value, &cols))
+        }
+        View::Summary => {
+            let mut out = table(
+                &["State", "UserCount"],
+                &rows(&value["States"], &["State", "UserCount"]),
+            );
+            out.push('\n');
+            out + &table(
+                &["State", "MigrationType", "UserCount"],
+                &rows(
+                    &value["ByMigrationType"],
+                    &["State", "MigrationType", "UserCount"],
+                ),
+            )
+        }
+        View::History => table(
+            &["At", "CorrelationId", "Event", "Message"],
+            &rows(value, &["At", "CorrelationId", "Event", "Message"]),
+        ),
+        View::Event => {
+            let mut out = table(
+                &["User", "Rule", "Result", "CorrelationId", "Message"],
+                &rows(
+                    &value["Outcomes"],
+                    &["User", "Rule", "Result", "CorrelationId", "Message"],
+                ),
+            );
+            if let Some(note) = value["Note"].as_str() {
+                let _ = writeln!(out, "{note}");
+            }
+            out
+        }
+    }
+}
+
+/// Columns padded to their widest cell.
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(headers.to_vec());
+    out += &line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
+    for row in rows {
+        out += &line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// `--watch`: redraw meetings done / total per migration until every one is final.
+async fn watch_status(client: &Client, path: &str, output: Output) -> Result<(), Failure> {
+    loop {
+        let rows = client.send(reqwest::Method::GET, path, None).await?;
+        let all_final = rows
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|r| matches!(r["State"].as_str(), Some("Succeeded" | "Failed")));
+        if output == Output::Json {
+            println!("{}", serde_json::to_string(&rows).unwrap_or_default());
+        } else {
+            let progress: Vec<Vec<String>> = rows
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    let done = r["SucceededMeeting"].as_u64().unwrap_or(0)
+                        + r["FailedMeeting"].as_u64().unwrap_or(0);
+                    vec![
+                        text_of(&r["UserPrincipalName"]),
+                        text_of(&r["State"]),
+                        format!("{done}/{}", text_of(&r["TotalMeeting"])),
+                        text_of(&r["LastMessage"]),
+                    ]
+                })
+                .collect();
+            // Clear the screen and go home, so the table redraws in place.
+            print!(
+                "\x1b[2J\x1b[H{}",
+                table(
+                    &["UserPrincipalName", "State", "Meetings", "LastMessage"],
+                    &progress
+                )
+            );
+        }
+        if all_final {
+            return Ok(());
+        }
+        tokio::time::sleep(WATCH_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns_to_the_widest_cell() {
+        let out = table(
+            &["State", "UserCount"],
+            &[
+                vec!["InProgress".into(), "3".into()],
+                vec!["Failed".into(), "12".into()],
+            ],
+        );
+        assert_eq!(
+            out,
+            "State       UserCount\n----------  ---------\nInProgress  3\nFailed      12\n"
+        );
+    }
+
+    #[test]
+    fn the_cmdlet_subcommands_parse() {
+        let cli = MmsCtl::try_parse_from([
+            "mmsctl",
+            "--tenant",
+            "acme",
+            "get-meeting-migration-status",
+            "--summary-only",
+            "--state",
+            "Failed",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::GetMeetingMigrationStatus {
+                summary_only: true,
+                ..
+            }
+        ));
+        let cli = MmsCtl::try_parse_from([
+            "mmsctl",
+            "set-tenant-migration-configuration",
+            "--meeting-migration-enabled",
+            "false",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::SetTenantMigrationConfiguration {
+                meeting_migration_enabled: false
+            }
+        ));
+        assert!(
+            MmsCtl::try_parse_from([
+                "mmsctl",
+                "audio-conferencing-change",
+                "--identity",
+                "a@b.com"
+            ])
+            .is_err(),
+            "one change required"
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! API errors: an HTTP status, a stable machine code and a human message that says what is wrong
+//! and what to do about it.
+//!
+//! Scripts branch on `Code` (it never changes once published); people read `Message`. Every
+//! failure of a handler, including the extractor rejections axum would otherwise answer in plain
+//! text (bad JSON, a body over the limit), goes out in this one JSON shape.
+
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mms_store::StoreError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::import::RowError;
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ErrorBody {
+    /// Stable code, e.g. `unknown_user`, `unknown_meeting_type`, `forbidden`.
+    pub code: String,
+    /// What is wrong and what to fix.
+    pub message: String,
+    /// Every problem of a rejected import (row, field, what is wrong); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<RowError>,
+}
+
+/// An error a handler returns; rendered as [`ErrorBody`] with `status`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub errors: Vec<RowError>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// 400 for an import with bad rows, listing every one.
+    pub fn invalid_import(errors: Vec<RowError>) -> Self {
+        let message = format!(
+            "the import has {} problem(s); nothing was imported: fix the rows listed in Errors",
+            errors.len()
+        );
+        ApiError {
+            errors,
+            ..Self::bad_request("invalid_import", message)
+        }
+    }
+
+    /// 400: the request itself is wrong (a bad value, an unknown tenant, user or bridge).
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404: the addressed resource does not exist.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 409: the request conflicts with what is stored (a tenant that exists, a refused migration).
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn unknown_tenant(tenant: &str) -> Self {
+        Self::bad_request(
+            "unknown_tenant",
+            format!("tenant {tenant:?} does not exist: create it first with POST /v1/tenants (mmsctl create-tenant)"),
+        )
+    }
+
+    pub fn unknown_user(tenant: &str, identity: &str) -> Self {
+        Self::bad_request(
+            "unknown_user",
+            format!(
+                "no user {identity:?} in tenant {tenant:?} (looked up as UPN, SIP address and user id): \
+                 add it with PUT /v1/tenants/{tenant}/users/{{upn}} or an import"
+            ),
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        // The store's message names the key or the Redis failure; nothing secret is in it.
+        tracing::error!(error = %e, "store error");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("the Redis store failed ({e}); retry when Redis is reachable"),
+        )
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return too_large();
+        }
+        // axum answers a well-formed body of the wrong shape with 422; to clients it is bad input
+        // like any other, so it gets the same 400 (415, a missing JSON content type, is kept).
+        let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
+        ApiError::new(
+            status,
+            "invalid_body",
+            format!(
+                "the request body is not the expected JSON: {}",
+                rejection.body_text()
+            ),
+        )
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return too_large();
+        }
+        ApiError::new(status, "invalid_body", rejection.body_text())
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the request body is larger than the configured limit (api.body_limit_bytes): split the import into smaller files",
+    )
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code.to_string(),
+            message: self.message,
+            errors: self.errors,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// The result type of every handler.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,116 @@
+//! Operator endpoints (tenants, tokens) and the unauthenticated ones (health, OpenAPI document).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use mms_core::TenantSettings;
+use mms_store::directory::TokenRole;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::auth::{new_token, Caller};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json::JsonBody;
+use crate::{validate, ApiState};
+
+/// `POST /v1/tenants`: a new tenant with its two switches (both on unless given).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateTenant {
+    pub tenant: String,
+    #[serde(default)]
+    pub meeting_migration_enabled: Option<bool>,
+    #[serde(default)]
+    pub automatically_migrate_user_meetings: Option<bool>,
+}
+
+/// `POST /v1/tokens`: mint a tenant-admin token.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateToken {
+    pub tenant: String,
+}
+
+/// A minted token: shown this once, stored only as its SHA-256.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct MintedToken {
+    pub tenant: String,
+    pub token: String,
+}
+
+/// Liveness: answers `ok` without touching Redis.
+#[utoipa::path(get, path = "/healthz", tag = "admin", security(()), responses((status = 200, body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// This API's OpenAPI 3.1 document, generated from the code.
+#[utoipa::path(get, path = "/openapi.json", tag = "admin", security(()), responses((status = 200, body = Object)))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::ApiDoc::openapi())
+}
+
+/// Create a tenant (operator only); 409 when it exists.
+#[utoipa::path(post, path = "/v1/tenants", tag = "admin", request_body = CreateTenant,
+    responses((status = 201, body = TenantSettings), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+               (status = 409, body = ErrorBody)))]
+pub async fn create_tenant(
+    State(state): State<ApiState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateTenant>,
+) -> ApiResult<(StatusCode, Json<TenantSettings>)> {
+    caller.require_operator()?;
+    let tenant = validate::tenant_id(&body.tenant)?;
+    let mut settings = TenantSettings::defaults(&tenant);
+    settings.meeting_migration_enabled = body.meeting_migration_enabled.unwrap_or(true);
+    settings.automatically_migrate_user_meetings =
+        body.automatically_migrate_user_meetings.unwrap_or(true);
+    if !state.store.create_tenant(&settings).await? {
+        return Err(ApiError::conflict("tenant_exists", format!("tenant {tenant:?} already exists: change its switches with PUT /v1/tenants/{tenant}/configuration/...")));
+    }
+    Ok((StatusCode::CREATED, Json(settings)))
+}
+
+/// The tenants the caller may see: all for the operator, its own for a tenant admin.
+#[utoipa::path(get, path = "/v1/tenants", tag = "admin", responses((status = 200, body = Vec<String>)))]
+pub async fn list_tenants(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<String>>> {
+    let mut visible = Vec::new();
+    for tenant in state.store.tenants().await? {
+        if caller.require_tenant(&tenant).is_ok()
+            && state.store.tenant_settings(&tenant).await?.is_some()
+        {
+            visible.push(tenant);
+        }
+    }
+    Ok(Json(visible))
+}
+
+/// Mint a tenant-admin token (operator only). The token is in this response and nowhere else.
+#[utoipa::path(post, path = "/v1/tokens", tag = "admin", request_body = CreateToken,
+    responses((status = 201, body = MintedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_token(
+    State(state): State<ApiState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateToken>,
+) -> ApiResult<(StatusCode, Json<MintedToken>)> {
+    caller.require_operator()?;
+    let tenant = validate::tenant_id(&body.tenant)?;
+    if state.store.tenant_settings(&tenant).await?.is_none() {
+        return Err(ApiError::unknown_tenant(&tenant));
+    }
+    let token = new_token();
+    state
+        .store
+        .put_token(
+            &token,
+            &TokenRole::TenantAdmin {
+                tenant: tenant.clone(),
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(MintedToken { tenant, token })))
+}

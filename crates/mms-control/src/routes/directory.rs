@@ -1,0 +1,258 @@
+//! The directory: users (single records and bulk import) and audio-conferencing bridges.
+
+use std::collections::HashSet;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use mms_core::{Bridge, DialInNumber, UserProfile};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::tenant_settings;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::import::{self, UserRecord};
+use crate::json::JsonBody;
+use crate::{validate, ApiState};
+
+/// Result of an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportReport {
+    pub tenant: String,
+    /// Users created or replaced.
+    pub imported: usize,
+    /// Users the tenant has now.
+    pub total_users: usize,
+}
+
+/// `PUT /bridges/{id}`: a bridge's name and numbers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct BridgeRecord {
+    pub name: String,
+    pub numbers: Vec<DialInNumber>,
+}
+
+async fn bridge_ids(state: &ApiState, tenant: &str) -> ApiResult<HashSet<String>> {
+    Ok(state
+        .store
+        .bridges(tenant)
+        .await?
+        .into_iter()
+        .map(|b| b.id)
+        .collect())
+}
+
+fn bridge_id(raw: &str) -> ApiResult<String> {
+    validate::tenant_id(raw).map_err(|_| {
+        ApiError::bad_request(
+            "malformed_bridge",
+            format!("bridge id {raw:?} is not valid: use 1 to 64 characters among a-z, 0-9, '-', '_' and '.'"),
+        )
+    })
+}
+
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/users", tag = "directory", params(("tenant" = String, Path)),
+    responses((status = 200, body = Vec<UserProfile>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_users(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Vec<UserProfile>>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let mut users = state.store.users(&settings.tenant).await?;
+    users.sort_by(|a, b| a.upn.cmp(&b.upn));
+    Ok(Json(users))
+}
+
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{upn}", tag = "directory",
+    params(("tenant" = String, Path), ("upn" = String, Path)),
+    responses((status = 200, body = UserProfile), (status = 404, body = ErrorBody)))]
+pub async fn get_user(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, upn)): Path<(String, String)>,
+) -> ApiResult<Json<UserProfile>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let upn = validate::upn(&upn)?;
+    state
+        .store
+        .user(&settings.tenant, &upn)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "user_not_found",
+                format!("no user {upn} in tenant {}", settings.tenant),
+            )
+        })
+}
+
+/// Create or replace one user (the UPN is the path's; a `Upn` in the body must match it).
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/users/{upn}", tag = "directory",
+    params(("tenant" = String, Path), ("upn" = String, Path)), request_body = UserRecord,
+    responses((status = 200, body = UserProfile), (status = 400, body = ErrorBody)))]
+pub async fn put_user(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, upn)): Path<(String, String)>,
+    JsonBody(mut record): JsonBody<UserRecord>,
+) -> ApiResult<Json<UserProfile>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let upn = validate::upn(&upn)?;
+    if let Some(given) = &record.upn {
+        if !given.trim().eq_ignore_ascii_case(&upn) {
+            return Err(ApiError::bad_request("upn_mismatch", format!("the body's Upn {given:?} is not the path's {upn:?}: drop it or make them equal")));
+        }
+    }
+    record.upn = Some(upn);
+    let bridges = bridge_ids(&state, &settings.tenant).await?;
+    let profile = import::to_profile(&settings.tenant, &record, &bridges).map_err(|problems| {
+        let errors = problems
+            .into_iter()
+            .map(|(field, problem)| import::RowError {
+                row: 1,
+                field: field.into(),
+                problem,
+            })
+            .collect();
+        ApiError::invalid_import(errors)
+    })?;
+    state.store.put_user(&profile).await?;
+    Ok(Json(profile))
+}
+
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/users/{upn}", tag = "directory",
+    params(("tenant" = String, Path), ("upn" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_user(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, upn)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let upn = validate::upn(&upn)?;
+    if state.store.delete_user(&settings.tenant, &upn).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(
+            "user_not_found",
+            format!("no user {upn} in tenant {}", settings.tenant),
+        ))
+    }
+}
+
+/// Import users in one call: `text/csv` (header row of `UserRecord` field names) or
+/// `application/json` (an array of `UserRecord`). All or nothing: one bad row rejects the file
+/// with every problem listed.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/users:import", tag = "directory",
+    params(("tenant" = String, Path)),
+    request_body(content((String = "text/csv"), (Vec<UserRecord> = "application/json"))),
+    responses((status = 200, body = ImportReport), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 415, body = ErrorBody)))]
+pub async fn import_users(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<ImportReport>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let body = body?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let records = if content_type.starts_with("text/csv") {
+        import::parse_csv(&body)
+    } else if content_type.starts_with("application/json") {
+        import::parse_json(&body)
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type {content_type:?} is not importable: send text/csv or application/json"),
+        ));
+    }
+    .map_err(ApiError::invalid_import)?;
+    let bridges = bridge_ids(&state, &settings.tenant).await?;
+    let profiles = import::validate_records(&settings.tenant, &records, &bridges)
+        .map_err(ApiError::invalid_import)?;
+    let imported = state.store.put_users(&settings.tenant, &profiles).await?;
+    let total_users = state.store.user_count(&settings.tenant).await?;
+    Ok(Json(ImportReport {
+        tenant: settings.tenant,
+        imported,
+        total_users,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/bridges", tag = "directory", params(("tenant" = String, Path)),
+    responses((status = 200, body = Vec<Bridge>), (status = 400, body = ErrorBody)))]
+pub async fn list_bridges(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Vec<Bridge>>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let mut bridges = state.store.bridges(&settings.tenant).await?;
+    bridges.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(bridges))
+}
+
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/bridges/{id}", tag = "directory",
+    params(("tenant" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Bridge), (status = 404, body = ErrorBody)))]
+pub async fn get_bridge(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult<Json<Bridge>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let id = bridge_id(&id)?;
+    state
+        .store
+        .bridge(&settings.tenant, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "bridge_not_found",
+                format!("no bridge {id} in tenant {}", settings.tenant),
+            )
+        })
+}
+
+/// Create or replace a bridge. Changing numbers here only records them; to migrate the organizers
+/// whose meetings carry a removed number, post a `BridgeNumberUnassigned` event instead.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/bridges/{id}", tag = "directory",
+    params(("tenant" = String, Path), ("id" = String, Path)), request_body = BridgeRecord,
+    responses((status = 200, body = Bridge), (status = 400, body = ErrorBody)))]
+pub async fn put_bridge(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, id)): Path<(String, String)>,
+    JsonBody(record): JsonBody<BridgeRecord>,
+) -> ApiResult<Json<Bridge>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let id = bridge_id(&id)?;
+    if let Some(empty) = record
+        .numbers
+        .iter()
+        .position(|n| n.number.trim().is_empty())
+    {
+        return Err(ApiError::bad_request("malformed_number", format!("Numbers[{empty}].Number is empty: give the number as dialled, e.g. +1 206-555-0100")));
+    }
+    let bridge = Bridge {
+        tenant: settings.tenant,
+        id,
+        name: record.name,
+        numbers: record.numbers,
+    };
+    state.store.put_bridge(&bridge).await?;
+    Ok(Json(bridge))
+}

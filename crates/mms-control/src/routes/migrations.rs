@@ -1,0 +1,346 @@
+//! Migrations: start one (M5, T4), their status and summary (M1, M2), a user's transaction history.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use mms_core::{
+    MigrationState, MigrationStatus, MigrationType, SourceMeetingType, TargetMeetingType,
+};
+use mms_store::StatusFilter;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{resolve_identity, tenant_settings};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json::{JsonBody, QueryParams};
+use crate::trigger::{carry_out, TriggerResult};
+use crate::{rules, validate, ApiState};
+
+/// `Start-CsExMeetingMigration`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct StartMigration {
+    /// UPN or SIP address (`sip:` optional).
+    pub identity: String,
+    /// `All` (default), `SfB` or `Teams`.
+    #[serde(default)]
+    pub source_meeting_type: Option<String>,
+    /// `Current` (default) or `Teams`.
+    #[serde(default)]
+    pub target_meeting_type: Option<String>,
+}
+
+/// The migration a start placed (new, or the user's queued one it was merged into).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartedMigration {
+    pub correlation_id: String,
+    pub user: String,
+    pub merged: bool,
+    pub message: String,
+}
+
+/// Filters of `Get-CsMeetingMigrationStatus`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct StatusQuery {
+    /// UPN or SIP address: that user's migrations only.
+    pub identity: Option<String>,
+    /// Pending, InProgress, Failed or Succeeded.
+    pub state: Option<String>,
+    /// SfbToTeams, TeamsToTeams, AllToTeams or ToSameType.
+    pub migration_type: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub start_time: Option<String>,
+    /// Created at or before (RFC 3339).
+    pub end_time: Option<String>,
+}
+
+/// `-SummaryOnly`: users per state, as the vendor prints it, and split by migration type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct StatusSummary {
+    pub states: Vec<StateCount>,
+    pub by_migration_type: Vec<StateTypeCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct StateCount {
+    pub state: MigrationState,
+    /// Distinct users with a migration in this state.
+    pub user_count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct StateTypeCount {
+    pub state: MigrationState,
+    pub migration_type: MigrationType,
+    pub user_count: usize,
+}
+
+/// One line of `Get-CsMeetingMigrationTransactionHistory`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistoryLine {
+    pub at: DateTime<Utc>,
+    /// Empty for lines that belong to no migration (a trigger refused or not triggered).
+    pub correlation_id: String,
+    /// Triggered, Queued, Merged, Refused, NotTriggered, Started, Retry, Succeeded, Failed...
+    pub event: String,
+    pub message: String,
+}
+
+fn parse_time(field: &str, raw: &Option<String>) -> ApiResult<Option<DateTime<Utc>>> {
+    raw.as_deref()
+        .map(|text| {
+            DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+                ApiError::bad_request("malformed_time", format!("{field} {text:?} is not an RFC 3339 time ({e}), e.g. 2025-01-31T08:00:00Z"))
+            })
+        })
+        .transpose()
+}
+
+fn status_filter(query: &StatusQuery) -> ApiResult<StatusFilter> {
+    let state = query
+        .state
+        .as_deref()
+        .map(|s| {
+            s.parse::<MigrationState>()
+                .map_err(|e| ApiError::bad_request("unknown_state", e.to_string()))
+        })
+        .transpose()?;
+    let migration_type = query
+        .migration_type
+        .as_deref()
+        .map(|s| {
+            s.parse::<MigrationType>()
+                .map_err(|e| ApiError::bad_request("unknown_migration_type", e.to_string()))
+        })
+        .transpose()?;
+    Ok(StatusFilter {
+        state,
+        migration_type,
+        start: parse_time("startTime", &query.start_time)?,
+        end: parse_time("endTime", &query.end_time)?,
+        ..StatusFilter::default()
+    })
+}
+
+fn matches(filter: &StatusFilter, status: &MigrationStatus) -> bool {
+    filter.state.is_none_or(|s| s == status.state)
+        && filter
+            .migration_type
+            .is_none_or(|t| t == status.migration_type)
+        && filter.start.is_none_or(|start| status.create_date >= start)
+        && filter.end.is_none_or(|end| status.create_date <= end)
+}
+
+async fn statuses(
+    state: &ApiState,
+    tenant: &str,
+    query: &StatusQuery,
+) -> ApiResult<Vec<MigrationStatus>> {
+    let filter = status_filter(query)?;
+    match &query.identity {
+        Some(identity) => {
+            let user = resolve_identity(state, tenant, identity).await?;
+            let rows = state.store.user_statuses(tenant, &user.upn).await?;
+            Ok(rows.into_iter().filter(|s| matches(&filter, s)).collect())
+        }
+        None => Ok(state.store.list_statuses(tenant, &filter).await?),
+    }
+}
+
+/// Start a migration for one user (M5, T4). Runs at once (no coalescing hold). On a tenant whose
+/// `MeetingMigrationEnabled` is false it is still accepted and runs: an explicit admin command
+/// overrides the switch, as the vendor's cmdlet does, and the history records the override.
+/// Refused with 409 when the user's mailbox is in Exchange on-premises (X1).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/migrations", tag = "migrations", params(("tenant" = String, Path)),
+    request_body = StartMigration,
+    responses((status = 202, body = StartedMigration), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn start(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    JsonBody(body): JsonBody<StartMigration>,
+) -> ApiResult<(StatusCode, Json<StartedMigration>)> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let meeting_type = |e: mms_core::model::ParseEnumError| {
+        ApiError::bad_request("unknown_meeting_type", e.to_string())
+    };
+    let source = match body.source_meeting_type.as_deref() {
+        Some(text) => text.parse::<SourceMeetingType>().map_err(meeting_type)?,
+        None => SourceMeetingType::All,
+    };
+    let target = match body.target_meeting_type.as_deref() {
+        Some(text) => text.parse::<TargetMeetingType>().map_err(meeting_type)?,
+        None => TargetMeetingType::Current,
+    };
+    let user = resolve_identity(&state, &settings.tenant, &body.identity).await?;
+    let verdict = rules::decide_manual(&user, &settings, source, target);
+    let outcome = carry_out(
+        &state.store,
+        &settings.tenant,
+        "Start-CsExMeetingMigration",
+        &verdict,
+        0,
+    )
+    .await?;
+    match (outcome.result, outcome.correlation_id) {
+        (TriggerResult::Queued | TriggerResult::Merged, Some(correlation_id)) => Ok((
+            StatusCode::ACCEPTED,
+            Json(StartedMigration {
+                correlation_id,
+                user: outcome.user,
+                merged: outcome.result == TriggerResult::Merged,
+                message: outcome.message,
+            }),
+        )),
+        _ => Err(ApiError::conflict("migration_refused", outcome.message)),
+    }
+}
+
+/// `Get-CsMeetingMigrationStatus` (M2): migrations newest first, filtered.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/migrations", tag = "migrations",
+    params(("tenant" = String, Path), StatusQuery),
+    responses((status = 200, body = Vec<MigrationStatus>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    QueryParams(query): QueryParams<StatusQuery>,
+) -> ApiResult<Json<Vec<MigrationStatus>>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    Ok(Json(statuses(&state, &settings.tenant, &query).await?))
+}
+
+/// `Get-CsMeetingMigrationStatus -SummaryOnly` (M1): the same filters, counted.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/migrations/summary", tag = "migrations",
+    params(("tenant" = String, Path), StatusQuery),
+    responses((status = 200, body = StatusSummary), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn summary(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    QueryParams(query): QueryParams<StatusQuery>,
+) -> ApiResult<Json<StatusSummary>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let rows = statuses(&state, &settings.tenant, &query).await?;
+    Ok(Json(summarize(&rows)))
+}
+
+/// Distinct users per state (every state listed, zero included, so scripts see a fixed shape) and
+/// per (state, migration type) present.
+pub fn summarize(rows: &[MigrationStatus]) -> StatusSummary {
+    let all = [
+        MigrationState::Pending,
+        MigrationState::InProgress,
+        MigrationState::Failed,
+        MigrationState::Succeeded,
+    ];
+    let states = all
+        .iter()
+        .map(|&state| StateCount {
+            state,
+            user_count: rows
+                .iter()
+                .filter(|r| r.state == state)
+                .map(|r| &r.user_principal_name)
+                .collect::<BTreeSet<_>>()
+                .len(),
+        })
+        .collect();
+    let mut split: BTreeMap<(usize, String), (MigrationState, MigrationType, BTreeSet<&str>)> =
+        BTreeMap::new();
+    for row in rows {
+        let order = all
+            .iter()
+            .position(|s| *s == row.state)
+            .unwrap_or(all.len());
+        split
+            .entry((order, row.migration_type.to_string()))
+            .or_insert_with(|| (row.state, row.migration_type, BTreeSet::new()))
+            .2
+            .insert(&row.user_principal_name);
+    }
+    let by_migration_type = split
+        .into_values()
+        .map(|(state, migration_type, users)| StateTypeCount {
+            state,
+            migration_type,
+            user_count: users.len(),
+        })
+        .collect();
+    StatusSummary {
+        states,
+        by_migration_type,
+    }
+}
+
+/// One migration by correlation id.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/migrations/{correlation_id}", tag = "migrations",
+    params(("tenant" = String, Path), ("correlation_id" = String, Path)),
+    responses((status = 200, body = MigrationStatus), (status = 404, body = ErrorBody)))]
+pub async fn get_one(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, correlation_id)): Path<(String, String)>,
+) -> ApiResult<Json<MigrationStatus>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    state
+        .store
+        .status(&settings.tenant, &correlation_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "migration_not_found",
+                format!(
+                    "no migration {correlation_id:?} in tenant {}",
+                    settings.tenant
+                ),
+            )
+        })
+}
+
+/// `Get-CsMeetingMigrationTransactionHistory -Identity` (M2): every trigger, request, retry and
+/// outcome of the user, oldest first. A user deleted from the directory keeps their history:
+/// give the UPN.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{identity}/history", tag = "migrations",
+    params(("tenant" = String, Path), ("identity" = String, Path)),
+    responses((status = 200, body = Vec<HistoryLine>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn history(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, identity)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<HistoryLine>>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let upn = match resolve_identity(&state, &settings.tenant, &identity).await {
+        Ok(user) => user.upn,
+        Err(e) if e.code == "unknown_user" => validate::upn(&identity)?,
+        Err(e) => return Err(e),
+    };
+    let events = state.store.history(&settings.tenant, &upn).await?;
+    if events.is_empty() && state.store.user(&settings.tenant, &upn).await?.is_none() {
+        return Err(ApiError::unknown_user(&settings.tenant, &identity));
+    }
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| HistoryLine {
+                at: e.at,
+                correlation_id: e.correlation_id,
+                event: e.event,
+                message: e.message,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,386 @@
+//! The API's contract beyond the rules: tokens and tenant isolation, error codes, the body limit,
+//! bulk import, and the OpenAPI document.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Api, OPERATOR};
+use serde_json::{json, Value};
+
+async fn tenant_with_user(api: &Api, tenant: &str) {
+    api.tenant(tenant, true, true).await;
+    let (status, reply) = api
+        .op(
+            "PUT",
+            &format!("/v1/tenants/{tenant}/users/ada@{tenant}.com"),
+            Some(json!({"SipAddress": "ada@x.com"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[tokio::test]
+async fn a_tenant_admin_sees_and_triggers_only_its_own_tenant() {
+    let api = Api::start(1 << 20).await;
+    tenant_with_user(&api, "alpha").await;
+    tenant_with_user(&api, "beta").await;
+    let alpha = api.admin_token("alpha").await;
+
+    let start = |t: &str| {
+        (
+            format!("/v1/tenants/{t}/migrations"),
+            json!({"Identity": format!("ada@{t}.com")}),
+        )
+    };
+    let (path, body) = start("alpha");
+    assert_eq!(
+        api.call("POST", &path, Some(&alpha), Some(body)).await.0,
+        202
+    );
+    let (path, body) = start("beta");
+    let (status, reply) = api.call("POST", &path, Some(&alpha), Some(body)).await;
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (403, Some("forbidden")),
+        "{reply}"
+    );
+    for read in [
+        "/v1/tenants/beta/migrations",
+        "/v1/tenants/beta/users",
+        "/v1/tenants/beta/configuration/migration",
+    ] {
+        assert_eq!(
+            api.call("GET", read, Some(&alpha), None).await.0,
+            403,
+            "{read}"
+        );
+    }
+    // A tenant that does not exist answers 403 too: a tenant admin cannot probe for tenants.
+    assert_eq!(
+        api.call("GET", "/v1/tenants/gamma/users", Some(&alpha), None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            "/v1/tokens",
+            Some(&alpha),
+            Some(json!({"Tenant": "beta"}))
+        )
+        .await
+        .0,
+        403
+    );
+    let (_, visible) = api.call("GET", "/v1/tenants", Some(&alpha), None).await;
+    assert_eq!(visible, json!(["alpha"]));
+    assert!(api
+        .store
+        .user_statuses("beta", "ada@beta.com")
+        .await
+        .unwrap()
+        .is_empty());
+
+    let (status, reply) = api.call("GET", "/v1/tenants/alpha/users", None, None).await;
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    assert_eq!(
+        api.call("GET", "/v1/tenants/alpha/users", Some("mms_guessed"), None)
+            .await
+            .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_stored_hashed_never_in_clear() {
+    let api = Api::start(1 << 20).await;
+    api.tenant("alpha", true, true).await;
+    let token = api.admin_token("alpha").await;
+    let mut conn = api
+        .redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut seen = 0;
+    for key in keys {
+        let dump: Vec<u8> = redis::cmd("DUMP")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&dump);
+        assert!(
+            !text.contains(&token) && !text.contains(OPERATOR),
+            "{key} holds a token in clear"
+        );
+        seen += 1;
+    }
+    assert!(
+        seen >= 3,
+        "the scan saw the tokens hash and the tenant keys"
+    );
+    let stored: Vec<String> = redis::cmd("HKEYS")
+        .arg("{test}:tokens")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(stored.contains(&mms_store::directory::token_hash(&token)));
+}
+
+#[tokio::test]
+async fn bad_input_is_named_with_a_stable_code() {
+    let api = Api::start(1 << 20).await;
+    tenant_with_user(&api, "alpha").await;
+    let start = |body: Value| api.op("POST", "/v1/tenants/alpha/migrations", Some(body));
+    let cases: Vec<(u16, &str, (u16, Value))> = vec![
+        (400, "unknown_meeting_type", start(json!({"Identity": "ada@alpha.com", "SourceMeetingType": "Zoom"})).await),
+        (400, "unknown_meeting_type", start(json!({"Identity": "ada@alpha.com", "TargetMeetingType": "SfB"})).await),
+        (400, "malformed_identity", start(json!({"Identity": "ada"})).await),
+        (400, "unknown_user", start(json!({"Identity": "nobody@alpha.com"})).await),
+        (400, "unknown_tenant", api.op("POST", "/v1/tenants/nowhere/migrations", Some(json!({"Identity": "ada@alpha.com"}))).await),
+        (400, "invalid_body", start(json!({"Identity": 7})).await),
+        (400, "unknown_state", api.op("GET", "/v1/tenants/alpha/migrations?state=Done", None).await),
+        (400, "malformed_time", api.op("GET", "/v1/tenants/alpha/migrations?startTime=yesterday", None).await),
+        (400, "unknown_bridge", api.op("POST", "/v1/tenants/alpha/events",
+            Some(json!({"Type": "UserBridgeChanged", "Identity": "ada@alpha.com", "Bridge": "nope"}))).await),
+        (404, "migration_not_found", api.op("GET", "/v1/tenants/alpha/migrations/no-such-id", None).await),
+        (404, "user_not_found", api.op("GET", "/v1/tenants/alpha/users/bob@alpha.com", None).await),
+        (404, "bridge_not_found", api.op("GET", "/v1/tenants/alpha/bridges/b1", None).await),
+        (409, "tenant_exists", api.op("POST", "/v1/tenants", Some(json!({"Tenant": "alpha"}))).await),
+        (400, "malformed_tenant", api.op("POST", "/v1/tenants", Some(json!({"Tenant": "a{b}"}))).await),
+    ];
+    for (status, code, (got_status, reply)) in cases {
+        assert_eq!(
+            (got_status, reply["Code"].as_str().unwrap_or("")),
+            (status, code),
+            "{reply}"
+        );
+        assert!(
+            reply["Message"].as_str().is_some_and(|m| m.len() > 20),
+            "a message that explains: {reply}"
+        );
+    }
+    let (_, reply) = start(json!({"Identity": "ada@alpha.com", "SourceMeetingType": "Zoom"})).await;
+    assert!(
+        reply["Message"].as_str().unwrap().contains("All SfB Teams"),
+        "names the accepted values: {reply}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_with_413() {
+    let api = Api::start(4_096).await;
+    api.tenant("alpha", true, true).await;
+    let big = "Upn\n".to_string() + &"someone@alpha.com\n".repeat(1_000);
+    let response = api
+        .http
+        .post(format!("{}/v1/tenants/alpha/users:import", api.base))
+        .bearer_auth(OPERATOR)
+        .header("content-type", "text/csv")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["Code"], "payload_too_large");
+    assert_eq!(api.store.user_count("alpha").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn ten_thousand_users_import_in_one_call_and_bad_rows_reject_the_whole_file() {
+    let api = Api::start(16 << 20).await;
+    api.tenant("big", true, true).await;
+    let mut csv =
+        String::from("Upn,SipAddress,Home,Mailbox,TeamsUpgradeMode,AudioEnabled,ConferenceId\n");
+    for i in 0..10_000 {
+        csv.push_str(&format!(
+            "user{i}@big.com,sip:user{i}@big.com,OnPremises,Cloud,Islands,true,{}\n",
+            1_000_000 + i
+        ));
+    }
+    let import = |body: String, content_type: &'static str| {
+        api.http
+            .post(format!("{}/v1/tenants/big/users:import", api.base))
+            .bearer_auth(OPERATOR)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let reply: Value = import(csv, "text/csv").await.unwrap().json().await.unwrap();
+    assert_eq!(reply["Imported"], 10_000, "{reply}");
+    assert_eq!(api.store.user_count("big").await.unwrap(), 10_000);
+    let (status, _) = api
+        .op(
+            "POST",
+            "/v1/tenants/big/migrations",
+            Some(json!({"Identity": "sip:user9999@big.com"})),
+        )
+        .await;
+    assert_eq!(status, 202, "an imported user resolves by SIP address");
+
+    let bad =
+        json!([{"Upn": "new@big.com"}, {"Upn": "broken"}, {"Upn": "x@big.com", "Mailbox": "Moon"}])
+            .to_string();
+    let response = import(bad, "application/json").await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["Code"], "invalid_import");
+    let rows: Vec<(u64, &str)> = reply["Errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["Row"].as_u64().unwrap(), e["Field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rows, [(2, "Upn"), (3, "Mailbox")]);
+    assert!(
+        api.store
+            .user("big", "new@big.com")
+            .await
+            .unwrap()
+            .is_none(),
+        "all or nothing"
+    );
+    let response = import("[]".into(), "text/plain").await.unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+}
+
+/// Every route the router serves, as (method, OpenAPI path).
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/openapi.json"),
+    ("post", "/v1/tenants"),
+    ("get", "/v1/tenants"),
+    ("post", "/v1/tokens"),
+    ("get", "/v1/tenants/{tenant}/configuration/migration"),
+    ("put", "/v1/tenants/{tenant}/configuration/migration"),
+    ("get", "/v1/tenants/{tenant}/configuration/dialin"),
+    ("put", "/v1/tenants/{tenant}/configuration/dialin"),
+    ("get", "/v1/tenants/{tenant}/users"),
+    ("post", "/v1/tenants/{tenant}/users:import"),
+    ("get", "/v1/tenants/{tenant}/users/{upn}"),
+    ("put", "/v1/tenants/{tenant}/users/{upn}"),
+    ("delete", "/v1/tenants/{tenant}/users/{upn}"),
+    ("get", "/v1/tenants/{tenant}/users/{identity}/history"),
+    ("get", "/v1/tenants/{tenant}/bridges"),
+    ("get", "/v1/tenants/{tenant}/bridges/{id}"),
+    ("put", "/v1/tenants/{tenant}/bridges/{id}"),
+    ("post", "/v1/tenants/{tenant}/events"),
+    ("post", "/v1/tenants/{tenant}/migrations"),
+    ("get", "/v1/tenants/{tenant}/migrations"),
+    ("get", "/v1/tenants/{tenant}/migrations/summary"),
+    ("get", "/v1/tenants/{tenant}/migrations/{correlation_id}"),
+];
+
+/// Every `$ref` in `value`.
+fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                out.push(r);
+            }
+            map.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_valid_and_lists_every_route() {
+    let api = Api::start(1 << 20).await;
+    let (status, doc) = api.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    // It parses as an OpenAPI document (utoipa's model of the specification).
+    let parsed: utoipa::openapi::OpenApi =
+        serde_json::from_value(doc.clone()).expect("an OpenAPI 3.1 document");
+    assert_eq!(
+        parsed.paths.paths.len(),
+        doc["paths"].as_object().unwrap().len()
+    );
+
+    let mut listed = BTreeSet::new();
+    let mut operation_ids = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            listed.insert((method.clone(), path.clone()));
+            assert!(
+                operation_ids.insert(operation["operationId"].as_str().unwrap().to_string()),
+                "unique operationId"
+            );
+            let declared: BTreeSet<&str> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            let in_path: BTreeSet<&str> = path
+                .split('/')
+                .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .collect();
+            assert_eq!(
+                declared, in_path,
+                "{method} {path} declares its path parameters"
+            );
+            assert!(
+                operation["responses"]
+                    .as_object()
+                    .is_some_and(|r| !r.is_empty()),
+                "{method} {path} has responses"
+            );
+        }
+    }
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(listed, expected);
+
+    let mut all_refs = Vec::new();
+    refs(&doc, &mut all_refs);
+    assert!(!all_refs.is_empty());
+    for r in all_refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "$ref {r} resolves"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    // Each listed route is served (a path the router lacks answers 404 with no JSON code).
+    for (method, path) in ROUTES {
+        let concrete = path
+            .replace("{tenant}", "alpha")
+            .replace("{upn}", "a@b.com")
+            .replace("{identity}", "a@b.com")
+            .replace("{id}", "b1")
+            .replace("{correlation_id}", "c1");
+        let (status, _) = api
+            .call(&method.to_uppercase(), &concrete, None, None)
+            .await;
+        assert_ne!(status, 405, "{method} {path}");
+        assert!(
+            status != 404 || concrete.starts_with("/healthz"),
+            "{method} {path} is routed ({status})"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Test harness: a private redis-server, the API router on a free port, and a small JSON client.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use mms_control::{router, ApiState};
+use mms_core::config::MmsConfig;
+use mms_store::Store;
+use mms_testkit::redis::RedisServer;
+use serde_json::{json, Value};
+
+pub const OPERATOR: &str = "operator-secret-for-tests";
+
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub redis: RedisServer,
+}
+
+impl Api {
+    /// Redis, a store, the router served on a free port with `body_limit` bytes.
+    pub async fn start(body_limit: usize) -> Api {
+        let redis = RedisServer::start(false).await;
+        let store = Store::connect(&redis.url(), "test").await.expect("store");
+        let mut config = MmsConfig::default();
+        config.api.operator_token = Some(OPERATOR.to_string());
+        config.api.body_limit_bytes = body_limit;
+        config.queue.coalesce_delay_ms = 60_000;
+        let state = ApiState::new(store.clone(), config);
+        assert_eq!(state.install_operator_token().await.expect("token"), None);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        Api {
+            base,
+            http: reqwest::Client::new(),
+            store,
+            redis,
+        }
+    }
+
+    /// Send `method path` with a bearer `token` and an optional JSON body; the status and JSON reply.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn op(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, Some(OPERATOR), body).await
+    }
+
+    /// Create a tenant with the two switches.
+    pub async fn tenant(&self, tenant: &str, migration_enabled: bool, auto_dialin: bool) {
+        let body = json!({"Tenant": tenant, "MeetingMigrationEnabled": migration_enabled,
+                          "AutomaticallyMigrateUserMeetings": auto_dialin});
+        let (status, reply) = self.op("POST", "/v1/tenants", Some(body)).await;
+        assert_eq!(status, 201, "{reply}");
+    }
+
+    /// Mint a tenant-admin token.
+    pub async fn admin_token(&self, tenant: &str) -> String {
+        let (status, reply) = self
+            .op("POST", "/v1/tokens", Some(json!({"Tenant": tenant})))
+            .await;
+        assert_eq!(status, 201, "{reply}");
+        reply["Token"].as_str().unwrap().to_string()
+    }
+}

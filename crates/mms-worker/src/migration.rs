@@ -1,0 +1,191 @@
+//! The migration actor (D2): one per user request, spawned and supervised by its tenant's
+//! supervisor. It takes the user's mailbox lease, runs the [`pipeline`](crate::pipeline), writes the
+//! final status under the lease, and reports an [`AttemptOutcome`] to its supervisor.
+
+use chrono::Utc;
+use mms_core::{MigrationState, MigrationStatus};
+use mms_store::queue::Delivery;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tracing::Instrument;
+
+use crate::lease_keeper::LeaseKeeper;
+use crate::pipeline::{self, Attempt, RunError};
+use crate::retry::{RetryDecision, RetryPolicy};
+use crate::supervisor::SupervisorMsg;
+use crate::telemetry::{MIGRATIONS_TOTAL, MIGRATION_SECONDS};
+use crate::Services;
+
+/// How an attempt ended, as the supervisor needs to know to ack or requeue the stream entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Succeeded or Failed, written: ack.
+    Final(MigrationState),
+    /// A transient failure; the status says which retry runs when: requeue at `due_ms`.
+    RetryAt { due_ms: i64 },
+    /// Another worker holds the user's mailbox: requeue soon, no retry counted.
+    LeaseBusy,
+    /// The lease was lost mid-run: write nothing more, leave the entry for whoever holds the lease.
+    LeaseLost,
+    /// This request had already reached a final state (a duplicate delivery): ack.
+    AlreadyFinal,
+    /// Redis was unreachable before anything started: requeue by leaving the entry pending.
+    StoreUnavailable(String),
+}
+
+pub struct MigrationActor;
+
+pub struct MigrationArgs {
+    pub services: Services,
+    pub delivery: Delivery,
+    pub retry: RetryPolicy,
+    pub supervisor: ActorRef<SupervisorMsg>,
+}
+
+pub enum MigrationMsg {
+    Run,
+}
+
+impl Actor for MigrationActor {
+    type Msg = MigrationMsg;
+    type State = MigrationArgs;
+    type Arguments = MigrationArgs;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: MigrationArgs) -> Result<MigrationArgs, ActorProcessingErr> {
+        myself.send_message(MigrationMsg::Run)?;
+        Ok(args)
+    }
+
+    async fn handle(&self, myself: ActorRef<Self::Msg>, _msg: MigrationMsg, state: &mut MigrationArgs) -> Result<(), ActorProcessingErr> {
+        let req = &state.delivery.request;
+        let span = tracing::info_span!("migration", tenant = %req.tenant, user = %req.user, correlation_id = %req.correlation_id);
+        let started = std::time::Instant::now();
+        let outcome = run_attempt(&state.services, &state.delivery, &state.retry).instrument(span).await;
+        metrics::histogram!(MIGRATION_SECONDS).record(started.elapsed().as_secs_f64());
+        let label = match &outcome {
+            AttemptOutcome::Final(MigrationState::Succeeded) => "succeeded",
+            AttemptOutcome::Final(_) => "failed",
+            AttemptOutcome::RetryAt { .. } => "retry",
+            AttemptOutcome::LeaseBusy => "lease_busy",
+            AttemptOutcome::LeaseLost => "lease_lost",
+            AttemptOutcome::AlreadyFinal => "duplicate",
+            AttemptOutcome::StoreUnavailable(_) => "store_unavailable",
+        };
+        metrics::counter!(MIGRATIONS_TOTAL, "outcome" => label).increment(1);
+        state.supervisor.send_message(SupervisorMsg::ChildDone { child: myself.get_id(), outcome })?;
+        myself.stop(None);
+        Ok(())
+    }
+}
+
+/// One attempt at one request.
+pub async fn run_attempt(services: &Services, delivery: &Delivery, retry: &RetryPolicy) -> AttemptOutcome {
+    let store = &services.store;
+    let req = &delivery.request;
+    let cfg = &services.config;
+    let lease = match store.acquire_lease(&req.tenant, &req.user, &services.worker_name, cfg.lease.ttl_ms).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => return AttemptOutcome::LeaseBusy,
+        Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
+    };
+    let keeper = LeaseKeeper::start(store.clone(), lease.clone(), cfg.lease.ttl_ms, cfg.lease.renew_divisor);
+    let outcome = run_under_lease(services, delivery, retry, &lease, &keeper).await;
+    if outcome != AttemptOutcome::LeaseLost {
+        if let Err(e) = store.release_lease(&lease).await {
+            // It expires by itself after its TTL.
+            tracing::warn!(error = %e, "could not release the mailbox lease");
+        }
+    }
+    outcome
+}
+
+async fn run_under_lease(
+    services: &Services,
+    delivery: &Delivery,
+    retry: &RetryPolicy,
+    lease: &mms_store::lease::Lease,
+    keeper: &LeaseKeeper,
+) -> AttemptOutcome {
+    let store = &services.store;
+    let now = Utc::now();
+    let req = &delivery.request;
+    let existing = match store.status(&req.tenant, &req.correlation_id).await {
+        Ok(s) => s,
+        Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
+    };
+    let mut status = match existing {
+        Some(s) if s.state.is_final() => return AttemptOutcome::AlreadyFinal,
+        Some(s) => s,
+        None => MigrationStatus::pending(req, "", now),
+    };
+    // The stored request may carry triggers merged after this delivery was read: run that one.
+    let request = match store.mark_started(delivery).await {
+        Ok(request) => request,
+        Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
+    };
+    let req = &request;
+    let attempt = Attempt { services, request: req, lease, keeper, now };
+    let result = async {
+        let (organizer, bridge) = pipeline::load_organizer(services, req).await?;
+        status.user_id = organizer.user_id.clone();
+        status.state = MigrationState::InProgress;
+        status.held_reason = None;
+        status.last_message = format!("Started by {} (attempt {})", services.worker_name, status.retry_count + 1);
+        status.modified_date = Utc::now();
+        store.write_status(lease, &status).await?;
+        history(services, req, "Started", &status.last_message).await;
+        pipeline::migrate_mailbox(&attempt, &organizer, bridge.as_ref(), &mut status).await
+    }
+    .await;
+    let outcome = match result {
+        Ok(_) => {
+            status.state = MigrationState::Succeeded;
+            status.last_message = pipeline::summary_message(&status);
+            AttemptOutcome::Final(MigrationState::Succeeded)
+        }
+        Err(RunError::LeaseLost) => return AttemptOutcome::LeaseLost,
+        Err(RunError::Permanent(message)) => {
+            status.state = MigrationState::Failed;
+            status.last_message = message;
+            AttemptOutcome::Final(MigrationState::Failed)
+        }
+        Err(RunError::Transient(message)) => match retry.after_failure(status.retry_count, Utc::now()) {
+            RetryDecision::RetryAt { retry: n, at } => {
+                status.state = MigrationState::Pending;
+                status.retry_count = n;
+                status.last_message = format!("Retry {n} of {} scheduled at {}: {message}", retry.max_retries, at.to_rfc3339());
+                AttemptOutcome::RetryAt { due_ms: at.timestamp_millis() }
+            }
+            RetryDecision::GiveUp => {
+                status.state = MigrationState::Failed;
+                status.last_message = format!("Failed after {} retries: {message}", retry.max_retries);
+                AttemptOutcome::Final(MigrationState::Failed)
+            }
+        },
+    };
+    status.modified_date = Utc::now();
+    match store.write_status(lease, &status).await {
+        Ok(()) => {}
+        Err(mms_store::StoreError::LeaseLost { .. }) => return AttemptOutcome::LeaseLost,
+        Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
+    }
+    let event = match status.state {
+        MigrationState::Succeeded => "Succeeded",
+        MigrationState::Failed => "Failed",
+        _ => "RetryScheduled",
+    };
+    history(services, req, event, &status.last_message).await;
+    outcome
+}
+
+/// History is best-effort: a migration does not fail because its history line could not be written.
+pub async fn history(services: &Services, req: &mms_core::MigrationRequest, event: &str, message: &str) {
+    let ev = mms_store::history::HistoryEvent {
+        at: Utc::now(),
+        correlation_id: req.correlation_id.clone(),
+        event: event.to_string(),
+        message: message.to_string(),
+    };
+    if let Err(e) = services.store.append_history(&req.tenant, &req.user, &ev).await {
+        tracing::warn!(error = %e, "history not written");
+    }
+}

@@ -1,0 +1,52 @@
+//! Metric names (one place, so dashboards and code agree) and the Prometheus exporter (D6).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+/// Counter: stage executions, labels `stage` (search, rewrite, save, send) and `outcome`.
+pub const STAGE_TOTAL: &str = "mms_stage_total";
+/// Histogram: stage duration in seconds, label `stage`.
+pub const STAGE_SECONDS: &str = "mms_stage_duration_seconds";
+/// Counter: migrations that ended an attempt, label `outcome` (succeeded, failed, retry, lease_busy, lease_lost, held).
+pub const MIGRATIONS_TOTAL: &str = "mms_migrations_total";
+/// Histogram: duration of one migration attempt, seconds.
+pub const MIGRATION_SECONDS: &str = "mms_migration_duration_seconds";
+/// Counter: meetings by outcome (updated, unchanged, skipped, failed).
+pub const MEETINGS_TOTAL: &str = "mms_meetings_total";
+/// Gauge: migrations running in this worker.
+pub const ACTIVE_MIGRATIONS: &str = "mms_active_migrations";
+/// Gauge: queue depth, labels `tenant` and `kind` (ready, pending, delayed).
+pub const QUEUE_DEPTH: &str = "mms_queue_depth";
+/// Gauge: tenant supervisors alive in this worker.
+pub const SUPERVISORS: &str = "mms_tenant_supervisors";
+
+/// Serve `/metrics` on `addr`. Only the first call in a process installs the exporter (tests run
+/// several workers in one process); later calls return false.
+pub fn install_exporter(addr: SocketAddr) -> bool {
+    match PrometheusBuilder::new().with_http_listener(addr).install() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(error = %e, "metrics exporter already installed");
+            false
+        }
+    }
+}
+
+/// Times a stage and counts its outcome when finished.
+pub struct StageTimer {
+    stage: &'static str,
+    started: Instant,
+}
+
+impl StageTimer {
+    pub fn start(stage: &'static str) -> Self {
+        StageTimer { stage, started: Instant::now() }
+    }
+
+    pub fn finish(self, outcome: &'static str) {
+        metrics::histogram!(STAGE_SECONDS, "stage" => self.stage).record(self.started.elapsed().as_secs_f64());
+        metrics::counter!(STAGE_TOTAL, "stage" => self.stage, "outcome" => outcome).increment(1);
+    }
+}

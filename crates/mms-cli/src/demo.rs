@@ -68,6 +68,8 @@ pub fn invitation(inv: &Invitation<'_>) -> String {
         out.push_str("X-MICROSOFT-SKYPETEAMSMEETINGURL:https://teams.microsoft.com/l/meetup-join/19%3ameeting_OLD%40thread.v2/0\r\n");
     }
     out.push_str(&fold(&format!("DESCRIPTION:{text}")));
+    // TEXT values escape `,` and `;` (RFC 5545 §3.3.11), as Outlook does in its HTML body.
+    let html = html.replace(',', "\\,").replace(';', "\\;");
     out.push_str(&fold(&format!("X-ALT-DESC;FMTTYPE=text/html:{html}")));
     out.push_str("BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Reminder\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\n");
     out.push_str("END:VEVENT\r\nEND:VCALENDAR\r\n");

@@ -95,12 +95,12 @@ impl Actor for TenantSupervisor {
     }
 
     async fn handle_supervisor_evt(&self, myself: ActorRef<Self::Msg>, event: SupervisionEvent, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+        // A clean stop always follows the child's ChildDone message, which may still be queued behind
+        // this (supervision events overtake messages): only a failure means the child died mid-attempt.
         let (cell, reason) = match event {
             SupervisionEvent::ActorFailed(cell, err) => (cell, format!("migration actor failed: {err}")),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "migration actor stopped".into())),
             _ => return Ok(()),
         };
-        // A child that reported ChildDone is no longer in `running`; one that is died mid-attempt.
         if let Some(delivery) = state.running.remove(&cell.get_id()) {
             tracing::error!(tenant = %state.tenant, user = %delivery.request.user, %reason, "migration actor died");
             child_died(state, &delivery, &reason).await;

@@ -1,0 +1,292 @@
+//! Failure modes of the cluster (issue 3), each injected for real: a worker process killed with
+//! SIGKILL mid-mailbox, Redis restarted (AOF) mid-run, the mailbox answering 503 for a while and
+//! for good, the organizer editing a meeting between our read and our write, a disabled tenant.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use common::{message_id, property, wait_final, Stack, WorkerProcess};
+use mms_core::config::MmsConfig;
+use mms_core::{Mailbox, MailboxError, MailboxItem, MigrationRequest, MigrationState, SearchPage, SourceMeetingType, TargetMeetingType, Trigger};
+use mms_store::Store;
+use mms_testkit::proxy::FaultProxy;
+use mms_worker::WorkerHandle;
+
+async fn in_process_worker(cfg: &MmsConfig, store: &Store, name: &str, mailbox: Option<Arc<dyn Mailbox>>) -> WorkerHandle {
+    let mut services = mms_cli::service::services(Arc::new(cfg.clone()), store.clone()).await.unwrap();
+    services.worker_name = name.into();
+    if let Some(mailbox) = mailbox {
+        services.mailbox = mailbox;
+    }
+    mms_worker::run_worker(services).await.unwrap()
+}
+
+fn manual(tenant: &str, user: &str) -> MigrationRequest {
+    MigrationRequest::new(tenant, user, SourceMeetingType::All, TargetMeetingType::Teams, Trigger::Manual)
+}
+
+/// Messages per Message-ID, and the migrated events' SEQUENCE values.
+fn assert_each_meeting_updated_once(stack: &Stack, user: &str, migrating: &[String], max_same_id_resends: usize) {
+    for (name, ics) in stack.radicale.list_events(user) {
+        if migrating.contains(&name) {
+            assert_eq!(property(&ics, "SEQUENCE").as_deref(), Some("1"), "{name} updated exactly once");
+        }
+    }
+    let mails = stack.smtp.messages();
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for m in &mails {
+        *per_id.entry(message_id(&m.data)).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), migrating.len(), "one distinct update per migrated meeting");
+    let resends: usize = per_id.values().map(|n| n - 1).sum();
+    assert!(resends <= max_same_id_resends, "{resends} resends (allowed {max_same_id_resends}): {per_id:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_mailbox_is_finished_by_the_other_without_double_updates() {
+    let stack = Stack::start(false).await;
+    let mut cfg = stack.config(None);
+    cfg.concurrency.meetings_per_user = 1;
+    let path = stack.write_config(&cfg, "kill");
+    let store = stack.store(&cfg).await;
+    let user = "big@kill.example".to_string();
+    let expected = stack.seed_tenant(&store, "kill", std::slice::from_ref(&user), 150).await;
+    let mut workers = vec![WorkerProcess::spawn(&path, "worker-a"), WorkerProcess::spawn(&path, "worker-b")];
+    let queued = store.enqueue(&manual("kill", &user), 0).await.unwrap();
+
+    // Wait until the migration is well into the mailbox, then SIGKILL whoever holds the lease.
+    let mut conn = store.connection();
+    let lease_key = store.keys().lease("kill", &user);
+    let journal_key = store.keys().journal("kill", &queued.correlation_id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let holder = loop {
+        let done: usize = redis::cmd("HLEN").arg(&journal_key).query_async(&mut conn).await.unwrap();
+        let lease: Option<String> = redis::cmd("GET").arg(&lease_key).query_async(&mut conn).await.unwrap();
+        if done >= 20 {
+            if let Some(lease) = lease {
+                break lease;
+            }
+        }
+        assert!(Instant::now() < deadline, "migration never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let victim = workers.iter().position(|w| holder.contains(&w.name)).expect("lease names a worker");
+    workers[victim].kill9();
+    let done_at_kill: usize = redis::cmd("HLEN").arg(&journal_key).query_async(&mut conn).await.unwrap();
+    assert!(done_at_kill < 150, "killed in the middle of the mailbox");
+
+    let rows = wait_final(&store, "kill", std::slice::from_ref(&user), Duration::from_secs(120)).await;
+    let status = &rows[0];
+    assert_eq!(status.state, MigrationState::Succeeded, "{status:#?}");
+    let migrating = &expected[&user];
+    assert_eq!(status.succeeded_meeting as usize, migrating.len());
+    assert_eq!(status.invites_update as usize, migrating.len());
+    // The one window SIGKILL can hit (SMTP accepted, ledger not yet written) resends with the same Message-ID.
+    assert_each_meeting_updated_once(&stack, &user, migrating, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_run_everything_still_completes() {
+    let mut stack = Stack::start(true).await;
+    let cfg = stack.config(None);
+    let path = stack.write_config(&cfg, "restart");
+    let store = stack.store(&cfg).await;
+    let users: Vec<String> = (1..=3).map(|i| format!("user{i}@restart.example")).collect();
+    let expected = stack.seed_tenant(&store, "restart", &users, 40).await;
+    let _w1 = WorkerProcess::spawn(&path, "worker-1");
+    let _w2 = WorkerProcess::spawn(&path, "worker-2");
+    for user in &users {
+        store.enqueue(&manual("restart", user), 0).await.unwrap();
+    }
+    // Restart once some meetings are done.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sent = stack.smtp.messages().len();
+        if sent >= 10 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "migration never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stack.redis.restart().await;
+
+    let rows = wait_final(&store, "restart", &users, Duration::from_secs(120)).await;
+    for status in &rows {
+        let migrating = &expected[&status.user_principal_name];
+        assert_eq!(status.state, MigrationState::Succeeded, "{status:#?}");
+        assert_eq!(status.succeeded_meeting as usize, migrating.len());
+        assert_eq!(status.invites_update as usize, migrating.len());
+    }
+    for user in &users {
+        for (name, ics) in stack.radicale.list_events(user) {
+            if expected[user].contains(&name) {
+                assert_eq!(property(&ics, "SEQUENCE").as_deref(), Some("1"), "{user}/{name}");
+            }
+        }
+    }
+    let mails = stack.smtp.messages();
+    let ids: HashSet<String> = mails.iter().map(|m| message_id(&m.data)).collect();
+    let total: usize = expected.values().map(Vec::len).sum();
+    assert_eq!(ids.len(), total, "every migrated meeting's update went out");
+    assert!(mails.len() - ids.len() <= 1, "a resend only in the documented window, with the same Message-ID");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_answering_503_for_a_while_is_retried_until_it_succeeds() {
+    let stack = Stack::start(false).await;
+    let proxy = FaultProxy::start(stack.radicale.port).await;
+    let cfg = stack.config(Some(&proxy.base_url()));
+    let store = stack.store(&cfg).await;
+    let user = "flaky@faults.example".to_string();
+    let expected = stack.seed_tenant(&store, "faults", std::slice::from_ref(&user), 10).await;
+    proxy.set_failing(true);
+    let worker = in_process_worker(&cfg, &store, "worker-503", None).await;
+    let queued = store.enqueue(&manual("faults", &user), 0).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = store.status("faults", &queued.correlation_id).await.unwrap().unwrap();
+        if status.retry_count >= 2 {
+            assert_eq!(status.state, MigrationState::Pending);
+            assert!(status.last_message.contains("503"), "{}", status.last_message);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no retries seen: {status:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.set_failing(false);
+    let rows = wait_final(&store, "faults", std::slice::from_ref(&user), Duration::from_secs(60)).await;
+    let status = &rows[0];
+    assert_eq!(status.state, MigrationState::Succeeded, "{status:#?}");
+    assert!(status.retry_count >= 2 && status.retry_count < 9);
+    assert_eq!(status.succeeded_meeting as usize, expected[&user].len());
+    assert!(proxy.refused_count() > 0);
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_answering_503_for_good_fails_after_exactly_nine_retries() {
+    let stack = Stack::start(false).await;
+    let proxy = FaultProxy::start(stack.radicale.port).await;
+    let mut cfg = stack.config(Some(&proxy.base_url()));
+    cfg.retry.schedule_secs = vec![0];
+    let store = stack.store(&cfg).await;
+    let user = "down@faults.example".to_string();
+    stack.seed_tenant(&store, "down", std::slice::from_ref(&user), 5).await;
+    proxy.set_failing(true);
+    let worker = in_process_worker(&cfg, &store, "worker-down", None).await;
+    store.enqueue(&manual("down", &user), 0).await.unwrap();
+    let rows = wait_final(&store, "down", std::slice::from_ref(&user), Duration::from_secs(90)).await;
+    let status = &rows[0];
+    assert_eq!(status.state, MigrationState::Failed);
+    assert_eq!(status.retry_count, 9, "exactly nine retries");
+    assert!(status.last_message.starts_with("Failed after 9 retries"), "{}", status.last_message);
+    assert!(status.last_message.contains("503"), "the last message names the cause: {}", status.last_message);
+    let history = store.history("down", &user).await.unwrap();
+    assert_eq!(history.iter().filter(|e| e.event == "RetryScheduled").count(), 9);
+    assert!(stack.smtp.messages().is_empty(), "nothing sent");
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A real CalDAV mailbox whose first save of one meeting is preceded by the organizer's own edit of
+/// it, made through Radicale: the server answers 412 to our If-Match for real.
+struct OrganizerEditsFirst {
+    inner: Arc<dyn Mailbox>,
+    /// The organizer's own client: a plain PUT to the event's URL, no If-Match.
+    organizer_client: reqwest::Client,
+    /// The event to edit (meeting 0 of the mailbox), as the organizer's client addresses it.
+    event_url: String,
+    done: AtomicBool,
+}
+
+#[async_trait]
+impl Mailbox for OrganizerEditsFirst {
+    async fn search(&self, user: &str, from: DateTime<Utc>, cursor: Option<String>, page_size: usize) -> Result<SearchPage, MailboxError> {
+        self.inner.search(user, from, cursor, page_size).await
+    }
+    async fn get(&self, user: &str, href: &str) -> Result<MailboxItem, MailboxError> {
+        self.inner.get(user, href).await
+    }
+    async fn put(&self, user: &str, href: &str, ics: &str, if_match: &str) -> Result<String, MailboxError> {
+        if href.ends_with("-meeting-0.ics") && !self.done.swap(true, Ordering::SeqCst) {
+            let current = self.inner.get(user, href).await?;
+            let edited = current.ics.replace("Agenda: review the quarter.", "Agenda: review the quarter. EDITED BY ORGANIZER: bring the budget.");
+            let resp = self.organizer_client.put(&self.event_url).header("Content-Type", "text/calendar").body(edited).send().await;
+            assert!(resp.is_ok_and(|r| r.status().is_success()), "the organizer's edit was saved");
+        }
+        self.inner.put(user, href, ics, if_match).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organizer_edit_between_read_and_write_survives_and_the_block_is_replaced() {
+    let stack = Stack::start(false).await;
+    let cfg = stack.config(None);
+    let store = stack.store(&cfg).await;
+    let user = "editor@edit.example".to_string();
+    stack.seed_tenant(&store, "edit", std::slice::from_ref(&user), 3).await;
+    let target = format!("{user}-meeting-0.ics");
+    let inner = mms_mailbox::mailbox_from_config(&cfg.mailbox, 4).unwrap();
+    let mailbox = Arc::new(OrganizerEditsFirst {
+        inner,
+        organizer_client: reqwest::Client::new(),
+        event_url: format!("{}{}", stack.radicale.calendar_url(&user), target),
+        done: AtomicBool::new(false),
+    });
+    let worker = in_process_worker(&cfg, &store, "worker-edit", Some(mailbox.clone())).await;
+    store.enqueue(&manual("edit", &user), 0).await.unwrap();
+    let rows = wait_final(&store, "edit", std::slice::from_ref(&user), Duration::from_secs(60)).await;
+    assert_eq!(rows[0].state, MigrationState::Succeeded, "{:#?}", rows[0]);
+    assert!(mailbox.done.load(Ordering::SeqCst), "the edit was injected");
+    let ics = stack.radicale.get_event(&user, &target).await;
+    let unfolded = ics.replace("\r\n ", "");
+    assert!(unfolded.contains("EDITED BY ORGANIZER: bring the budget."), "the organizer's edit survives");
+    assert!(unfolded.contains("teams.example.net/l/meetup-join/"), "the block is replaced");
+    assert!(!unfolded.contains("meeting_OLD"), "no old block left:\n{unfolded}");
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_tenant_runs_nothing_until_it_is_enabled_again() {
+    let stack = Stack::start(false).await;
+    let cfg = stack.config(None);
+    let store = stack.store(&cfg).await;
+    let user = "held@off.example".to_string();
+    let expected = stack.seed_tenant(&store, "off", std::slice::from_ref(&user), 5).await;
+    let mut settings = store.tenant_settings("off").await.unwrap().unwrap();
+    settings.meeting_migration_enabled = false;
+    store.put_tenant_settings(&settings).await.unwrap();
+    let before = stack.radicale.list_events(&user);
+    let worker = in_process_worker(&cfg, &store, "worker-off", None).await;
+    let automatic = MigrationRequest::new("off", &user, SourceMeetingType::All, TargetMeetingType::Current, Trigger::AudioConferencing { change: "T2d bridge moved".into() });
+    let queued = store.enqueue(&automatic, 0).await.unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let held = loop {
+        let status = store.status("off", &queued.correlation_id).await.unwrap().unwrap();
+        if status.held_reason.is_some() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "never held: {status:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(held.state, MigrationState::Pending);
+    assert!(held.last_message.contains("MeetingMigrationEnabled is false"), "{}", held.last_message);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(stack.radicale.list_events(&user), before, "nothing of a disabled tenant runs");
+    assert!(stack.smtp.messages().is_empty());
+    assert_eq!(store.status("off", &queued.correlation_id).await.unwrap().unwrap().state, MigrationState::Pending);
+
+    settings.meeting_migration_enabled = true;
+    store.put_tenant_settings(&settings).await.unwrap();
+    let rows = wait_final(&store, "off", std::slice::from_ref(&user), Duration::from_secs(60)).await;
+    assert_eq!(rows[0].state, MigrationState::Succeeded, "{:#?}", rows[0]);
+    assert_eq!(rows[0].invites_update as usize, expected[&user].len());
+    assert_eq!(stack.smtp.messages().len(), expected[&user].len());
+    worker.shutdown(Duration::from_secs(5)).await;
+}

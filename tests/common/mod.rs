@@ -1,0 +1,162 @@
+//! The end-to-end harness: a private Redis, a Radicale CalDAV server and an SMTP sink per test,
+//! `mms worker` processes (the real binary) configured against them, seeding and waiting helpers.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use mms_cli::demo;
+use mms_core::config::{MailConfig, MailboxConfig, MmsConfig};
+use mms_core::{MigrationStatus, TenantSettings};
+use mms_store::{StatusFilter, Store};
+use mms_testkit::radicale::Radicale;
+use mms_testkit::redis::RedisServer;
+use mms_testkit::smtp::SmtpSink;
+
+pub struct Stack {
+    pub redis: RedisServer,
+    pub radicale: Radicale,
+    pub smtp: SmtpSink,
+    pub dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub async fn start(aof: bool) -> Stack {
+        let (redis, radicale, smtp) = tokio::join!(RedisServer::start(aof), Radicale::start(), SmtpSink::start());
+        Stack { redis, radicale, smtp, dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// A configuration for tests: CalDAV on Radicale (or `caldav_base`, e.g. a fault proxy), SMTP
+    /// to the sink, no coalescing delay, short lease / claim times, retries in seconds.
+    pub fn config(&self, caldav_base: Option<&str>) -> MmsConfig {
+        let mut cfg = MmsConfig::default();
+        cfg.redis_url = self.redis.url();
+        cfg.namespace = "e2e".into();
+        cfg.service_address = "mms@service.example".into();
+        cfg.metrics_addr = format!("127.0.0.1:{}", mms_testkit::free_port());
+        cfg.api_addr = format!("127.0.0.1:{}", mms_testkit::free_port());
+        let base = caldav_base.map(str::to_string).unwrap_or_else(|| self.radicale.base_url());
+        cfg.mailbox = MailboxConfig::Caldav { calendar_url: format!("{base}/{{user}}/calendar/"), username: None, password: None, timeout_secs: 10 };
+        cfg.mail = MailConfig::Smtp { host: "127.0.0.1".into(), port: self.smtp.port, tls: "none".into(), username: None, password: None, timeout_secs: 10 };
+        cfg.queue.coalesce_delay_ms = 0;
+        cfg.queue.claim_idle_ms = 3_000;
+        cfg.queue.block_ms = 50;
+        cfg.lease.ttl_ms = 3_000;
+        cfg.retry.schedule_secs = vec![1];
+        cfg.concurrency.supervisor_idle_secs = 5;
+        cfg
+    }
+
+    pub fn write_config(&self, cfg: &MmsConfig, name: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, toml::to_string(cfg).expect("config to TOML")).unwrap();
+        path
+    }
+
+    pub async fn store(&self, cfg: &MmsConfig) -> Store {
+        Store::connect(&cfg.redis_url, &cfg.namespace).await.expect("store")
+    }
+
+    /// Tenant, bridge and users in the directory; a Radicale calendar per user with `meetings`
+    /// demo meetings. Returns, per user, the event names MMS should migrate.
+    pub async fn seed_tenant(&self, store: &Store, tenant: &str, users: &[String], meetings: usize) -> HashMap<String, Vec<String>> {
+        store.create_tenant(&TenantSettings::defaults(tenant)).await.unwrap();
+        store.put_bridge(&demo::demo_bridge(tenant)).await.unwrap();
+        let now = Utc::now();
+        let mut expected = HashMap::new();
+        for upn in users {
+            store.put_user(&demo::demo_user(tenant, upn)).await.unwrap();
+            self.radicale.create_calendar(upn).await;
+            let mut migrating = Vec::new();
+            for m in demo::demo_meetings(upn, meetings, now) {
+                let name = format!("{}.ics", m.uid);
+                self.radicale.put_event(upn, &name, &m.ics).await;
+                if m.migrates {
+                    migrating.push(name);
+                }
+            }
+            expected.insert(upn.clone(), migrating);
+        }
+        expected
+    }
+}
+
+/// A `mms worker` process; SIGKILLed when dropped.
+pub struct WorkerProcess {
+    pub child: Child,
+    pub name: String,
+}
+
+impl WorkerProcess {
+    pub fn spawn(config: &std::path::Path, name: &str) -> WorkerProcess {
+        let log = std::fs::File::create(config.with_file_name(format!("{name}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mms"))
+            .arg("worker")
+            .arg("--config")
+            .arg(config)
+            .env("MMS_WORKER_NAME", name)
+            .env("MMS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn mms worker");
+        WorkerProcess { child, name: name.to_string() }
+    }
+
+    /// SIGKILL: no shutdown, no cleanup, leases and stream entries left behind.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Wait until every listed user of `tenant` has a migration in a final state.
+pub async fn wait_final(store: &Store, tenant: &str, users: &[String], timeout: Duration) -> Vec<MigrationStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut rows = Vec::new();
+        let mut all_final = true;
+        for user in users {
+            match store.user_statuses(tenant, user).await {
+                Ok(statuses) if statuses.first().is_some_and(|s| s.state.is_final()) => rows.push(statuses[0].clone()),
+                _ => all_final = false,
+            }
+        }
+        if all_final {
+            return rows;
+        }
+        if Instant::now() > deadline {
+            let all = store.list_statuses(tenant, &StatusFilter::default()).await.unwrap_or_default();
+            panic!("migrations of {tenant} not final after {timeout:?}: {:#?}", all.iter().map(|s| (&s.user_principal_name, s.state, &s.last_message)).collect::<Vec<_>>());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The value of a property (first occurrence, unfolded) in an iCalendar text.
+pub fn property(ics: &str, name: &str) -> Option<String> {
+    let unfolded = ics.replace("\r\n ", "").replace("\n ", "");
+    unfolded.lines().find_map(|l| {
+        let (head, value) = l.split_once(':')?;
+        let prop = head.split(';').next()?;
+        prop.eq_ignore_ascii_case(name).then(|| value.trim_end_matches('\r').to_string())
+    })
+}
+
+/// The Message-ID header of a raw message.
+pub fn message_id(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Message-ID:").or_else(|| l.strip_prefix("Message-Id:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}

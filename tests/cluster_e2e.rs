@@ -6,13 +6,15 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::{message_id, property, wait_final, Stack, WorkerProcess};
+use common::{message_id, property, scrape, wait_final, Stack, WorkerProcess};
 use mms_core::{MeetingOutcomeKind, MigrationRequest, MigrationState, SourceMeetingType, TargetMeetingType, Trigger};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
     let stack = Stack::start(false).await;
-    let cfg = stack.config(None);
+    let mut cfg = stack.config(None);
+    // Room for four migrations per process: fifteen users keep both workers busy.
+    cfg.concurrency.per_worker = 4;
     let path = stack.write_config(&cfg, "cluster");
     let store = stack.store(&cfg).await;
 
@@ -24,8 +26,8 @@ async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
             expected.insert((tenant.to_string(), user), names);
         }
     }
-    let _w1 = WorkerProcess::spawn(&path, "worker-1");
-    let _w2 = WorkerProcess::spawn(&path, "worker-2");
+    let w1 = WorkerProcess::spawn(&path, "worker-1");
+    let w2 = WorkerProcess::spawn(&path, "worker-2");
     for (tenant, user) in expected.keys() {
         let req = MigrationRequest::new(tenant, user, SourceMeetingType::All, TargetMeetingType::Teams, Trigger::Manual);
         store.enqueue(&req, 0).await.unwrap();
@@ -78,4 +80,21 @@ async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
         assert!(text.contains("method=REQUEST") || text.contains("method=\"REQUEST\""), "iMIP REQUEST");
         assert_eq!(mail.mail_from, "mms@service.example");
     }
+
+    // D6: each worker process serves /metrics with per-stage counts and durations and the queue depth.
+    let mut sends = 0.0;
+    for worker in [&w1, &w2] {
+        let text = scrape(worker.metrics_port).await;
+        for stage in ["search", "rewrite", "save", "send"] {
+            assert!(text.contains(&format!("stage=\"{stage}\"")), "{} exports stage {stage}:\n{text}", worker.name);
+        }
+        assert!(text.contains("mms_stage_duration_seconds"), "stage durations");
+        assert!(text.contains("mms_queue_depth"), "queue depth");
+        sends += text
+            .lines()
+            .filter(|l| l.starts_with("mms_stage_total") && l.contains("stage=\"send\"") && l.contains("outcome=\"ok\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    assert_eq!(sends as usize, total_migrating, "the two workers' send counters add up to the messages sent");
 }

@@ -88,22 +88,26 @@ impl Stack {
 pub struct WorkerProcess {
     pub child: Child,
     pub name: String,
+    /// Where this process serves `/metrics`.
+    pub metrics_port: u16,
 }
 
 impl WorkerProcess {
     pub fn spawn(config: &std::path::Path, name: &str) -> WorkerProcess {
         let log = std::fs::File::create(config.with_file_name(format!("{name}.log"))).unwrap();
+        let metrics_port = mms_testkit::free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_mms"))
             .arg("worker")
             .arg("--config")
             .arg(config)
             .env("MMS_WORKER_NAME", name)
+            .env("MMS_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
             .env("MMS_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn mms worker");
-        WorkerProcess { child, name: name.to_string() }
+        WorkerProcess { child, name: name.to_string(), metrics_port }
     }
 
     /// SIGKILL: no shutdown, no cleanup, leases and stream entries left behind.
@@ -117,6 +121,12 @@ impl Drop for WorkerProcess {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The Prometheus text a worker process serves.
+pub async fn scrape(port: u16) -> String {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    reqwest::get(&url).await.expect("GET /metrics").text().await.expect("metrics body")
 }
 
 /// Wait until every listed user of `tenant` has a migration in a final state.

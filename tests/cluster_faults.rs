@@ -57,7 +57,7 @@ async fn a_worker_killed_mid_mailbox_is_finished_by_the_other_without_double_upd
     let store = stack.store(&cfg).await;
     let user = "big@kill.example".to_string();
     let expected = stack.seed_tenant(&store, "kill", std::slice::from_ref(&user), 150).await;
-    let mut workers = vec![WorkerProcess::spawn(&path, "worker-a"), WorkerProcess::spawn(&path, "worker-b")];
+    let mut workers = [WorkerProcess::spawn(&path, "worker-a"), WorkerProcess::spawn(&path, "worker-b")];
     let queued = store.enqueue(&manual("kill", &user), 0).await.unwrap();
 
     // Wait until the migration is well into the mailbox, then SIGKILL whoever holds the lease.

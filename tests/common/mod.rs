@@ -32,12 +32,14 @@ impl Stack {
     /// A configuration for tests: CalDAV on Radicale (or `caldav_base`, e.g. a fault proxy), SMTP
     /// to the sink, no coalescing delay, short lease / claim times, retries in seconds.
     pub fn config(&self, caldav_base: Option<&str>) -> MmsConfig {
-        let mut cfg = MmsConfig::default();
-        cfg.redis_url = self.redis.url();
-        cfg.namespace = "e2e".into();
-        cfg.service_address = "mms@service.example".into();
-        cfg.metrics_addr = format!("127.0.0.1:{}", mms_testkit::free_port());
-        cfg.api_addr = format!("127.0.0.1:{}", mms_testkit::free_port());
+        let mut cfg = MmsConfig {
+            redis_url: self.redis.url(),
+            namespace: "e2e".into(),
+            service_address: "mms@service.example".into(),
+            metrics_addr: format!("127.0.0.1:{}", mms_testkit::free_port()),
+            api_addr: format!("127.0.0.1:{}", mms_testkit::free_port()),
+            ..MmsConfig::default()
+        };
         let base = caldav_base.map(str::to_string).unwrap_or_else(|| self.radicale.base_url());
         cfg.mailbox = MailboxConfig::Caldav { calendar_url: format!("{base}/{{user}}/calendar/"), username: None, password: None, timeout_secs: 10 };
         cfg.mail = MailConfig::Smtp { host: "127.0.0.1".into(), port: self.smtp.port, tls: "none".into(), username: None, password: None, timeout_secs: 10 };

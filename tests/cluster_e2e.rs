@@ -97,4 +97,22 @@ async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
             .sum::<f64>();
     }
     assert_eq!(sends as usize, total_migrating, "the two workers' send counters add up to the messages sent");
+
+    // M2 / M1 from the worker hosts: `mms status` reads the same rows straight from Redis.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mms"))
+        .args(["status", "--tenant", "alpha", "--identity", "user1@alpha.example", "--json"])
+        .env("MMS_CONFIG", &path)
+        .output()
+        .expect("mms status");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(rows[0]["UserPrincipalName"], "user1@alpha.example");
+    assert_eq!(rows[0]["State"], "Succeeded");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mms"))
+        .args(["status", "--tenant", "bravo", "--summary-only"])
+        .env("MMS_CONFIG", &path)
+        .output()
+        .expect("mms status --summary-only");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Succeeded", "5"]), "{table}");
 }

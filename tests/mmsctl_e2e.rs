@@ -1,0 +1,381 @@
+//! The control plane end to end (issue 4, "Must show"; M1–M5, T2e, T3, P4): a real `mms all`
+//! process (embedded vdir mailboxes, a private Redis, SMTP to a real sink) driven only through the
+//! `mmsctl` binary, as an admin would: tenant, bridge, user import, a what-if, a TeamsOnly grant,
+//! a number unassigned from the bridge, `--watch` until everything is final, then the summary,
+//! a user's history and the mail that went out.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use mms_cli::demo;
+use mms_core::config::{MailConfig, MailboxConfig, MmsConfig};
+use mms_testkit::redis::RedisServer;
+use mms_testkit::smtp::SmtpSink;
+use serde_json::{json, Value};
+
+const OPERATOR: &str = "operator-token-for-the-mmsctl-e2e";
+const TENANT: &str = "acme";
+const USERS: [&str; 3] = ["ann@acme.example", "bob@acme.example", "cy@acme.example"];
+/// Demo meetings per mailbox; 7 in every 10 are future meetings of the owner with an online block.
+const MEETINGS: usize = 10;
+const MIGRATING: usize = 7;
+
+/// The `mms all` process; killed when dropped so that a failing test leaves nothing running.
+struct MmsAll {
+    child: Child,
+    api_url: String,
+    log: PathBuf,
+}
+
+impl MmsAll {
+    fn spawn(config: &Path, api_url: String) -> MmsAll {
+        let log = config.with_file_name("mms-all.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_mms"))
+            .arg("all")
+            .arg("--config")
+            .arg(config)
+            .env("MMS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn mms all");
+        MmsAll {
+            child,
+            api_url,
+            log,
+        }
+    }
+
+    /// Wait until the API answers /healthz (the process connects Redis and binds first).
+    async fn ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("{}/healthz", self.api_url);
+        loop {
+            if reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                panic!("mms all exited ({exit}): {}", self.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mms all never served /healthz: {}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// An `mmsctl` invocation against this process: API URL, operator token and tenant by env.
+    fn ctl(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mmsctl"));
+        command
+            .args(args)
+            .env("MMS_API_URL", &self.api_url)
+            .env("MMS_TOKEN", OPERATOR)
+            .env("MMS_TENANT", TENANT)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Run `mmsctl args`; its stdout, after checking it exited 0.
+    fn run(&self, args: &[&str]) -> String {
+        let output = self.ctl(args).output().expect("run mmsctl");
+        stdout_of(args, &output)
+    }
+
+    /// Run `mmsctl --output json args`; the JSON it printed.
+    fn json(&self, args: &[&str]) -> Value {
+        let args = [&["--output", "json"], args].concat();
+        let text = self.run(&args);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {text}"))
+    }
+
+    /// `mmsctl get-meeting-migration-status --watch [extra]` as a process: it must exit 0 by
+    /// itself once every migration listed is final. Returns what it drew.
+    fn watch(&self, extra: &[&str]) -> String {
+        let args = [&["get-meeting-migration-status", "--watch"], extra].concat();
+        let mut child = self
+            .ctl(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mmsctl --watch");
+        // A guard against a watch that never ends, not a performance assertion.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if child.try_wait().expect("poll mmsctl").is_some() {
+                return stdout_of(&args, &child.wait_with_output().unwrap());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let output = child.wait_with_output().unwrap();
+                panic!(
+                    "mmsctl --watch still running after 120 s: {}\nmms log:\n{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for MmsAll {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stdout_of(args: &[&str], output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "mmsctl {args:?} failed ({}): {}{stdout}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn config(redis: &RedisServer, smtp: &SmtpSink, mailboxes: &Path) -> MmsConfig {
+    let mut cfg = MmsConfig {
+        redis_url: redis.url(),
+        namespace: "ctl-e2e".into(),
+        service_address: "mms@service.example".into(),
+        metrics_addr: format!("127.0.0.1:{}", mms_testkit::free_port()),
+        api_addr: format!("127.0.0.1:{}", mms_testkit::free_port()),
+        mailbox: MailboxConfig::Vdir {
+            root: mailboxes.to_path_buf(),
+        },
+        mail: MailConfig::Smtp {
+            host: "127.0.0.1".into(),
+            port: smtp.port,
+            tls: "none".into(),
+            username: None,
+            password: None,
+            timeout_secs: 10,
+        },
+        ..MmsConfig::default()
+    };
+    cfg.api.operator_token = Some(OPERATOR.into());
+    cfg.queue.coalesce_delay_ms = 0;
+    cfg.queue.block_ms = 50;
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_drives_a_whole_migration_with_mmsctl_alone() {
+    let (redis, smtp) = tokio::join!(RedisServer::start(false), SmtpSink::start());
+    let dir = tempfile::tempdir().unwrap();
+    let mailboxes = dir.path().join("mailboxes");
+    let now = Utc::now();
+    for user in USERS {
+        demo::write_mailbox(&mailboxes, user, MEETINGS, now).unwrap();
+    }
+    let cfg = config(&redis, &smtp, &mailboxes);
+    let config_path = dir.path().join("mms.toml");
+    std::fs::write(&config_path, toml::to_string(&cfg).unwrap()).unwrap();
+    let mut mms = MmsAll::spawn(&config_path, format!("http://{}", cfg.api_addr));
+    mms.ready().await;
+
+    // Tenant, bridge (three numbers), users from a CSV file: all on the bridge, audio on.
+    assert_eq!(mms.json(&["create-tenant"])["Tenant"], TENANT);
+    let bridge = mms.json(&[
+        "set-bridge",
+        "--id",
+        "main",
+        "--name",
+        "Main bridge",
+        "--number",
+        "+1 206-555-0142|United States, Seattle (Toll)",
+        "--number",
+        "+1 866-555-0199|United States|tollfree",
+        "--number",
+        "+44 20 5555 0100|United Kingdom, London (Toll)",
+    ]);
+    assert_eq!(bridge["Numbers"].as_array().unwrap().len(), 3, "{bridge}");
+    assert_eq!(bridge["Numbers"][1]["toll_free"], true, "{bridge}");
+    let table = mms.run(&["get-bridge", "--id", "main"]);
+    assert!(
+        table.contains("+44 20 5555 0100  United Kingdom, London (Toll)"),
+        "{table}"
+    );
+    let csv = dir.path().join("users.csv");
+    let mut rows = String::from("Upn,SipAddress,AudioEnabled,Bridge,ConferenceId\n");
+    for (i, user) in USERS.iter().enumerate() {
+        rows.push_str(&format!("{user},sip:{user},true,main,{}\n", 4_000_000 + i));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let imported = mms.json(&["import-users", "--file", csv.to_str().unwrap()]);
+    assert_eq!(imported["Imported"], USERS.len(), "{imported}");
+
+    // What-if for bob: the meetings that would change, and nothing queued by asking.
+    let what_if = mms.run(&[
+        "start-meeting-migration",
+        "--identity",
+        "bob@acme.example",
+        "--target-meeting-type",
+        "Teams",
+        "--what-if",
+    ]);
+    assert_eq!(
+        what_if.matches("WouldUpdate").count(),
+        MIGRATING,
+        "{what_if}"
+    );
+    assert!(what_if.contains("nothing was saved or sent"), "{what_if}");
+    assert!(what_if.contains("New block of Demo meeting 0"), "{what_if}");
+    assert!(
+        what_if.contains("+44 20 5555 0100   United Kingdom, London (Toll)"),
+        "the new block lists the bridge's numbers: {what_if}"
+    );
+    assert_eq!(
+        mms.json(&["get-meeting-migration-status"]),
+        json!([]),
+        "a what-if queues nothing"
+    );
+
+    // T3: TeamsOnly granted to Ann migrates her meetings to Teams.
+    let granted = mms.json(&[
+        "grant-upgrade-policy",
+        "--identity",
+        "ann@acme.example",
+        "--mode",
+        "TeamsOnly",
+    ]);
+    assert_eq!(
+        (
+            &granted["Outcomes"][0]["Rule"],
+            &granted["Outcomes"][0]["Result"]
+        ),
+        (&json!("T3"), &json!("Queued")),
+        "{granted}"
+    );
+    let drawn = mms.watch(&["--identity", "ann@acme.example"]);
+    assert!(drawn.ends_with("1 of 1 migrations final\n"), "{drawn}");
+
+    // T2e: the London number leaves the bridge; every organizer on it is migrated again.
+    let unassigned = mms.json(&[
+        "unassign-bridge-number",
+        "--bridge",
+        "main",
+        "--number",
+        "+44 20 5555 0100",
+    ]);
+    let outcomes = unassigned["Outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), USERS.len(), "fans out: {unassigned}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o["Rule"] == "T2e" && o["Result"] == "Queued"),
+        "{unassigned}"
+    );
+    let drawn = mms.watch(&[]);
+    assert!(drawn.ends_with("4 of 4 migrations final\n"), "{drawn}");
+    let bridge = mms.json(&["get-bridge", "--id", "main"]);
+    assert_eq!(bridge["Numbers"].as_array().unwrap().len(), 2, "{bridge}");
+
+    // M1: users per state and per migration type.
+    let summary = mms.json(&["get-meeting-migration-status", "--summary-only"]);
+    assert_eq!(
+        summary,
+        json!({
+            "States": [
+                {"State": "Pending", "UserCount": 0},
+                {"State": "InProgress", "UserCount": 0},
+                {"State": "Failed", "UserCount": 0},
+                {"State": "Succeeded", "UserCount": 3},
+            ],
+            "ByMigrationType": [
+                {"State": "Succeeded", "MigrationType": "AllToTeams", "UserCount": 1},
+                {"State": "Succeeded", "MigrationType": "ToSameType", "UserCount": 3},
+            ],
+        }),
+        "{summary:#}"
+    );
+
+    // M2: every migration counted its meetings; Ann's history tells both triggers in order.
+    let rows = mms.json(&["get-meeting-migration-status"]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in rows {
+        assert_eq!(
+            (
+                &row["TotalMeeting"],
+                &row["SucceededMeeting"],
+                &row["InvitesUpdate"]
+            ),
+            (&json!(MIGRATING), &json!(MIGRATING), &json!(MIGRATING)),
+            "{row:#}"
+        );
+    }
+    let history = mms.json(&[
+        "get-meeting-migration-transaction-history",
+        "--identity",
+        "ann@acme.example",
+    ]);
+    let lines: Vec<(String, String)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["Event"].as_str().unwrap().to_string(),
+                l["Message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let triggered: Vec<&str> = lines
+        .iter()
+        .filter(|(event, _)| event == "Triggered")
+        .map(|(_, message)| message.split(':').next().unwrap())
+        .collect();
+    assert_eq!(triggered, ["T3", "T2e"], "{history:#}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|(event, _)| event == "Succeeded")
+            .count(),
+        2,
+        "{history:#}"
+    );
+    let table = mms.run(&[
+        "get-meeting-migration-transaction-history",
+        "--identity",
+        "ann@acme.example",
+    ]);
+    assert!(table.starts_with("At "), "{table}");
+
+    // P5: one update per migrated meeting per migration, from the service, with the new number
+    // set in the last ones.
+    let mails = smtp.messages();
+    assert_eq!(
+        mails.len(),
+        4 * MIGRATING,
+        "one update per migrated meeting"
+    );
+    assert!(mails.iter().all(|m| m.mail_from == "mms@service.example"));
+    let last_to_bob = mails
+        .iter()
+        .rev()
+        .find(|m| String::from_utf8_lossy(&m.data).contains("bob@acme.example"))
+        .expect("bob's meetings were updated");
+    let text = String::from_utf8_lossy(&last_to_bob.data).replace("\r\n ", "");
+    assert!(
+        text.contains("206-555-0142"),
+        "the remaining number is offered"
+    );
+    assert!(!text.contains("5555 0100"), "the unassigned number is gone");
+}

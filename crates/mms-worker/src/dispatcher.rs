@@ -27,6 +27,8 @@ pub enum DispatcherMsg {
     Finished { tenant: String },
     /// The supervisor of `tenant` has been idle long enough to stop.
     SupervisorIdle { tenant: String },
+    /// Which tenants have a live supervisor in this process (for operators and tests).
+    Supervisors(RpcReplyPort<Vec<String>>),
 }
 
 pub struct Dispatcher;
@@ -70,6 +72,11 @@ impl Actor for Dispatcher {
                 if let Some(n) = state.in_flight.get_mut(&tenant) {
                     *n = n.saturating_sub(1);
                 }
+            }
+            DispatcherMsg::Supervisors(reply) => {
+                let mut tenants: Vec<String> = state.supervisors.keys().cloned().collect();
+                tenants.sort();
+                let _ = reply.send(tenants);
             }
             DispatcherMsg::SupervisorIdle { tenant } => {
                 if state.in_flight.get(&tenant).copied().unwrap_or(0) == 0 {
@@ -184,6 +191,14 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
+    /// Tenants with a live supervisor in this worker.
+    pub async fn supervised_tenants(&self) -> Vec<String> {
+        match self.dispatcher.call(DispatcherMsg::Supervisors, Some(Duration::from_secs(10))).await {
+            Ok(CallResult::Success(tenants)) => tenants,
+            _ => Vec::new(),
+        }
+    }
+
     /// Stop taking new work; wait up to `grace` for the poll loop, then stop the actors. Requests
     /// still running are left pending in the stream and claimed by another worker.
     pub async fn shutdown(self, grace: Duration) {

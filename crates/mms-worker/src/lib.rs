@@ -16,6 +16,7 @@
 //! - [`supervisor`]: one per tenant; enforces MeetingMigrationEnabled (holds requests), the
 //!   concurrency limit and the retry limit; turns outcomes into ack / requeue.
 //! - [`migration`]: the per-request actor and [`pipeline`], the stages themselves.
+//! - [`preview`]: the what-if, the stages up to the rewrite with nothing written or sent.
 //! - [`lease_keeper`]: renews the mailbox lease while a migration runs, and says when it is lost.
 //! - [`telemetry`]: metric names and the Prometheus exporter.
 
@@ -23,6 +24,7 @@ pub mod dispatcher;
 pub mod lease_keeper;
 pub mod migration;
 pub mod pipeline;
+pub mod preview;
 pub mod retry;
 pub mod supervisor;
 pub mod telemetry;

@@ -62,6 +62,10 @@ pub enum Command {
         /// Current (default) or Teams.
         #[arg(long)]
         target_meeting_type: Option<String>,
+        /// Show what would change (each meeting's outcome and new online-meeting block) without
+        /// saving, sending or queueing anything.
+        #[arg(long)]
+        what_if: bool,
     },
     /// Get-CsMeetingMigrationStatus.
     GetMeetingMigrationStatus {
@@ -146,6 +150,21 @@ pub enum Command {
         #[command(flatten)]
         change: AudioChange,
     },
+    /// Create or replace an audio-conferencing bridge and its dial-in numbers.
+    SetBridge {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// `NUMBER|LABEL` or `NUMBER|LABEL|tollfree`; repeat for each number.
+        #[arg(long = "number", required = true)]
+        numbers: Vec<String>,
+    },
+    /// Show one bridge (--id) or every bridge of the tenant.
+    GetBridge {
+        #[arg(long)]
+        id: Option<String>,
+    },
     /// Event: a phone number was unassigned from a bridge (T2e, fans out).
     UnassignBridgeNumber {
         #[arg(long)]
@@ -188,9 +207,10 @@ pub struct AudioChange {
 }
 
 /// A failure to report: the API's code and message, or a local problem.
-struct Failure {
-    code: String,
-    message: String,
+#[derive(Debug)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
 }
 
 impl Failure {
@@ -341,13 +361,19 @@ async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
             identity,
             source_meeting_type,
             target_meeting_type,
+            what_if,
         } => {
             let body = json!({"Identity": identity, "SourceMeetingType": source_meeting_type, "TargetMeetingType": target_meeting_type});
+            let (path, view) = if *what_if {
+                ("/migrations:preview", View::Preview)
+            } else {
+                ("/migrations", View::Fields)
+            };
             (
                 client
-                    .send(M::POST, &t("/migrations")?, Some(Body::Json(body)))
+                    .send(M::POST, &t(path)?, Some(Body::Json(body)))
                     .await?,
-                View::Fields,
+                view,
             )
         }
         Command::GetMeetingMigrationStatus {
@@ -384,8 +410,11 @@ async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
                     View::Summary,
                 )
             } else if *watch {
-                return watch_status(client, &t(&format!("/migrations{query}"))?, cli.output)
-                    .await;
+                let path = t(&format!("/migrations{query}"))?;
+                let fetch = || client.send(M::GET, &path, None);
+                let mut stdout = std::io::stdout();
+                watch_until_final(fetch, &mut stdout, cli.output, WATCH_INTERVAL).await?;
+                return Ok(());
             } else {
                 (
                     client
@@ -532,6 +561,30 @@ async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
             };
             (event(body).await?, View::Event)
         }
+        Command::SetBridge { id, name, numbers } => {
+            let numbers = numbers
+                .iter()
+                .map(|text| dial_in_number(text))
+                .collect::<Result<Vec<Value>, Failure>>()?;
+            let body = json!({"Name": name, "Numbers": numbers});
+            (
+                client
+                    .send(
+                        M::PUT,
+                        &t(&format!("/bridges/{}", encode(id)))?,
+                        Some(Body::Json(body)),
+                    )
+                    .await?,
+                View::Bridges,
+            )
+        }
+        Command::GetBridge { id } => {
+            let path = match id {
+                Some(id) => t(&format!("/bridges/{}", encode(id)))?,
+                None => t("/bridges")?,
+            };
+            (client.send(M::GET, &path, None).await?, View::Bridges)
+        }
         Command::UnassignBridgeNumber { bridge, number } => (
             event(json!({"Type": "BridgeNumberUnassigned", "Bridge": bridge, "Number": number}))
                 .await?,
@@ -545,6 +598,39 @@ async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
     };
     print!("{}", render(&value, view, cli.output));
     Ok(())
+}
+
+/// One `--number` of set-bridge: `NUMBER|LABEL` or `NUMBER|LABEL|tollfree`, as the API's
+/// `DialInNumber`.
+fn dial_in_number(text: &str) -> Result<Value, Failure> {
+    let bad = |why: &str| {
+        Failure::local(
+            "malformed_number",
+            format!("--number {text:?}: {why}; write NUMBER|LABEL or NUMBER|LABEL|tollfree, e.g. \"+1 206-555-0100|United States, Seattle (Toll)\""),
+        )
+    };
+    let mut parts = text.split('|').map(str::trim);
+    let number = parts
+        .next()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("the number is empty"))?;
+    let label = parts
+        .next()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| bad("the label is missing"))?;
+    let toll_free = match parts.next() {
+        None => false,
+        Some(flag)
+            if flag.eq_ignore_ascii_case("tollfree") || flag.eq_ignore_ascii_case("toll-free") =>
+        {
+            true
+        }
+        Some(other) => return Err(bad(&format!("the third part is {other:?}, not tollfree"))),
+    };
+    if parts.next().is_some() {
+        return Err(bad("too many '|'-separated parts"));
+    }
+    Ok(json!({"number": number, "label": label, "toll_free": toll_free}))
 }
 
 async fn client_post_event(client: &Client, path: &str, body: Value) -> Result<Value, Failure> {
@@ -562,6 +648,10 @@ enum View {
     Summary,
     History,
     Event,
+    /// A what-if: the meetings' outcomes, then each new block.
+    Preview,
+    /// One bridge or a list of them: a row per dial-in number.
+    Bridges,
 }
 
 fn render(value: &Value, view: View, output: Output) -> String {
@@ -636,7 +726,68 @@ fn render(value: &Value, view: View, output: Output) -> String {
             }
             out
         }
+        View::Preview => render_preview(value),
+        View::Bridges => {
+            let bridges = match value {
+                Value::Array(items) => items.clone(),
+                one => vec![one.clone()],
+            };
+            let mut lines = Vec::new();
+            for bridge in &bridges {
+                for number in bridge["Numbers"].as_array().into_iter().flatten() {
+                    lines.push(vec![
+                        text_of(&bridge["Id"]),
+                        text_of(&bridge["Name"]),
+                        text_of(&number["number"]),
+                        text_of(&number["label"]),
+                        if number["toll_free"] == true {
+                            "yes"
+                        } else {
+                            ""
+                        }
+                        .to_string(),
+                    ]);
+                }
+            }
+            table(&["Bridge", "Name", "Number", "Label", "TollFree"], &lines)
+        }
     }
+}
+
+/// The what-if table (meeting, outcome, reason), the summary line, then every new block.
+fn render_preview(value: &Value) -> String {
+    let items: Vec<&Value> = value["Items"].as_array().into_iter().flatten().collect();
+    let meeting = |item: &Value| {
+        let summary = text_of(&item["Summary"]);
+        if summary.is_empty() {
+            text_of(&item["Href"])
+        } else {
+            summary
+        }
+    };
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|item| {
+            vec![
+                meeting(item),
+                text_of(&item["Outcome"]),
+                text_of(&item["Reason"]),
+            ]
+        })
+        .collect();
+    let mut out = table(&["Meeting", "Outcome", "Reason"], &rows);
+    let _ = writeln!(out, "\n{}", text_of(&value["Message"]));
+    for item in items {
+        if let Some(block) = item["NewBlock"].as_str() {
+            let _ = writeln!(
+                out,
+                "\nNew block of {} ({}):\n{block}",
+                meeting(item),
+                text_of(&item["Uid"])
+            );
+        }
+    }
+    out
 }
 
 /// Columns padded to their widest cell.
@@ -671,22 +822,34 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// `--watch`: redraw meetings done / total per migration until every one is final.
-async fn watch_status(client: &Client, path: &str, output: Output) -> Result<(), Failure> {
+/// `--watch`: fetch the migrations with `fetch` and draw their progress (meetings done / total per
+/// user) on `out` until every one is final (Succeeded or Failed), sleeping `interval` between two
+/// draws. Returns how many times it drew. Tables redraw in place (the screen is cleared first);
+/// `--output json` writes one JSON array per line instead, for scripts that follow along.
+pub async fn watch_until_final<F, Fut, W>(
+    mut fetch: F,
+    out: &mut W,
+    output: Output,
+    interval: Duration,
+) -> Result<usize, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Value, Failure>>,
+    W: std::io::Write,
+{
+    let mut draws = 0;
     loop {
-        let rows = client.send(reqwest::Method::GET, path, None).await?;
-        let all_final = rows
-            .as_array()
-            .into_iter()
-            .flatten()
-            .all(|r| matches!(r["State"].as_str(), Some("Succeeded" | "Failed")));
-        if output == Output::Json {
-            println!("{}", serde_json::to_string(&rows).unwrap_or_default());
+        let rows = fetch().await?;
+        let rows: &[Value] = rows.as_array().map(Vec::as_slice).unwrap_or_default();
+        let finals = rows
+            .iter()
+            .filter(|r| matches!(r["State"].as_str(), Some("Succeeded" | "Failed")))
+            .count();
+        let frame = if output == Output::Json {
+            format!("{}\n", Value::from(rows.to_vec()))
         } else {
             let progress: Vec<Vec<String>> = rows
-                .as_array()
-                .into_iter()
-                .flatten()
+                .iter()
                 .map(|r| {
                     let done = r["SucceededMeeting"].as_u64().unwrap_or(0)
                         + r["FailedMeeting"].as_u64().unwrap_or(0);
@@ -698,19 +861,24 @@ async fn watch_status(client: &Client, path: &str, output: Output) -> Result<(),
                     ]
                 })
                 .collect();
-            // Clear the screen and go home, so the table redraws in place.
-            print!(
-                "\x1b[2J\x1b[H{}",
+            // Clear the screen and go home, so that the table redraws in place.
+            format!(
+                "\x1b[2J\x1b[H{}{finals} of {} migrations final\n",
                 table(
                     &["UserPrincipalName", "State", "Meetings", "LastMessage"],
                     &progress
-                )
-            );
+                ),
+                rows.len()
+            )
+        };
+        out.write_all(frame.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::local("output", format!("cannot write the progress: {e}")))?;
+        draws += 1;
+        if finals == rows.len() {
+            return Ok(draws);
         }
-        if all_final {
-            return Ok(());
-        }
-        tokio::time::sleep(WATCH_INTERVAL).await;
+        tokio::time::sleep(interval).await;
     }
 }
 
@@ -774,6 +942,112 @@ mod tests {
             ])
             .is_err(),
             "one change required"
+        );
+    }
+
+    fn row(user: &str, state: &str, done: u64) -> Value {
+        json!({"UserPrincipalName": user, "State": state, "SucceededMeeting": done, "FailedMeeting": 0,
+               "TotalMeeting": done, "LastMessage": ""})
+    }
+
+    #[tokio::test]
+    async fn watch_redraws_until_every_migration_is_final() {
+        let frames = [
+            json!([
+                row("a@x.com", "Pending", 0),
+                row("b@x.com", "InProgress", 2)
+            ]),
+            json!([
+                row("a@x.com", "InProgress", 1),
+                row("b@x.com", "Succeeded", 4)
+            ]),
+            json!([row("a@x.com", "Failed", 3), row("b@x.com", "Succeeded", 4)]),
+            json!([row("never@x.com", "Pending", 0)]),
+        ];
+        let mut next = frames.iter();
+        let fetch = || {
+            let frame = next.next().cloned();
+            async move { frame.ok_or_else(|| Failure::local("test", "fetched after all were final")) }
+        };
+        let mut out = Vec::new();
+        let draws = watch_until_final(fetch, &mut out, Output::Table, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(draws, 3, "stops at the first draw where all are final");
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text.matches("\x1b[2J").count(),
+            3,
+            "each draw clears the screen"
+        );
+        assert!(text.contains("0 of 2 migrations final"));
+        assert!(text.ends_with("2 of 2 migrations final\n"), "{text}");
+        assert!(text.contains("b@x.com            Succeeded  4/4"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn watch_passes_on_a_failed_fetch_and_writes_json_lines() {
+        let mut calls = 0;
+        let fetch = || {
+            calls += 1;
+            let reply = if calls == 1 {
+                Ok(json!([row("a@x.com", "InProgress", 0)]))
+            } else {
+                Err(Failure::local("unreachable", "gone"))
+            };
+            async move { reply }
+        };
+        let mut out = Vec::new();
+        let failure = watch_until_final(fetch, &mut out, Output::Json, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert_eq!(failure.code, "unreachable");
+        let text = String::from_utf8(out).unwrap();
+        let line: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line[0]["State"], "InProgress");
+    }
+
+    #[test]
+    fn bridge_numbers_parse_with_an_optional_toll_free_flag() {
+        assert_eq!(
+            dial_in_number("+1 206-555-0100|United States, Seattle (Toll)").unwrap(),
+            json!({"number": "+1 206-555-0100", "label": "United States, Seattle (Toll)", "toll_free": false})
+        );
+        assert_eq!(
+            dial_in_number("+1 866-555-0199 | US | TollFree").unwrap()["toll_free"],
+            true
+        );
+        for bad in ["", "+1 206", "|label", "+1|US|free", "+1|US|tollfree|x"] {
+            let failure = dial_in_number(bad).unwrap_err();
+            assert_eq!(failure.code, "malformed_number", "{bad}");
+            assert!(
+                failure.message.contains("NUMBER|LABEL"),
+                "{}",
+                failure.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_preview_prints_its_table_then_each_new_block() {
+        let reply = json!({"Message": "What-if for a@x.com: 1 meeting(s) would be updated",
+        "Items": [
+            {"Href": "m1.ics", "Uid": "u1", "Summary": "Weekly sync", "Outcome": "WouldUpdate",
+             "Reason": "the Teams block would be replaced", "NewBlock": "____\nMicrosoft Teams meeting\n____"},
+            {"Href": "m2.ics", "Uid": "u2", "Summary": "", "Outcome": "Skipped", "Reason": "organized by b@x.com"}
+        ]});
+        let text = render(&reply, View::Preview, Output::Table);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Meeting      Outcome      Reason");
+        assert_eq!(
+            lines[2],
+            "Weekly sync  WouldUpdate  the Teams block would be replaced"
+        );
+        assert_eq!(lines[3], "m2.ics       Skipped      organized by b@x.com");
+        assert!(text.contains("What-if for a@x.com"));
+        assert!(
+            text.ends_with("New block of Weekly sync (u1):\n____\nMicrosoft Teams meeting\n____\n"),
+            "{text}"
         );
     }
 }

@@ -47,6 +47,9 @@ struct RunResult {
     updates_sent: u64,
     succeeded_users: usize,
     failed_users: usize,
+    /// Per user, from the request's creation to its final state (P6: the vendor needs up to two hours).
+    user_seconds_p50: f64,
+    user_seconds_max: f64,
 }
 
 pub async fn run(base: MmsConfig, args: LoadgenArgs) -> anyhow::Result<()> {
@@ -119,6 +122,9 @@ async fn run_once(base: &MmsConfig, args: &LoadgenArgs, workers: usize) -> anyho
     for handle in handles {
         handle.shutdown(Duration::from_secs(5)).await;
     }
+    purge_namespace(&store, &config.namespace).await?;
+    let mut per_user: Vec<f64> = rows.iter().map(|s| (s.modified_date - s.create_date).num_milliseconds() as f64 / 1000.0).collect();
+    per_user.sort_by(f64::total_cmp);
     let total = (args.users * args.meetings) as f64;
     Ok(RunResult {
         workers,
@@ -129,5 +135,25 @@ async fn run_once(base: &MmsConfig, args: &LoadgenArgs, workers: usize) -> anyho
         updates_sent: rows.iter().map(|s| u64::from(s.invites_update)).sum(),
         succeeded_users: rows.iter().filter(|s| s.state == mms_core::MigrationState::Succeeded).count(),
         failed_users: rows.iter().filter(|s| s.state == mms_core::MigrationState::Failed).count(),
+        user_seconds_p50: per_user.get(per_user.len() / 2).copied().unwrap_or_default(),
+        user_seconds_max: per_user.last().copied().unwrap_or_default(),
     })
+}
+
+/// A load run leaves nothing behind in the shared Redis: every key of its namespace is deleted.
+async fn purge_namespace(store: &Store, namespace: &str) -> anyhow::Result<()> {
+    let mut conn = store.connection();
+    let pattern = format!("{{{namespace}*");
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut conn).await?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK").arg(&keys).query_async::<()>(&mut conn).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
 }

@@ -64,16 +64,28 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
     if roles.demo {
         crate::demo::seed(&config, &store).await.context("seeding the demo tenant")?;
     }
-    let worker = if roles.worker {
-        let services = services(config.clone(), store.clone()).await?;
-        tracing::info!(worker = %services.worker_name, "worker started");
-        Some(mms_worker::run_worker(services).await?)
+    // A worker cannot run without its connectors; the API alone can, minus the what-if preview.
+    let built = if roles.worker { Some(services(config.clone(), store.clone()).await?) } else if roles.api {
+        services(config.clone(), store.clone())
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "no mailbox connector: the what-if preview answers 503"))
+            .ok()
     } else {
         None
     };
+    let worker = match (roles.worker, &built) {
+        (true, Some(services)) => {
+            tracing::info!(worker = %services.worker_name, "worker started");
+            Some(mms_worker::run_worker(services.clone()).await?)
+        }
+        _ => None,
+    };
     let api = if roles.api {
         let addr: SocketAddr = config.api_addr.parse().with_context(|| format!("api_addr {:?} is not host:port", config.api_addr))?;
-        let state = mms_control::ApiState::new(store.clone(), (*config).clone());
+        let mut state = mms_control::ApiState::new(store.clone(), (*config).clone());
+        if let Some(services) = built {
+            state = state.with_previewer(Arc::new(mms_worker::preview::MailboxPreviewer::new(services)));
+        }
         tracing::info!(%addr, "API listening");
         Some(tokio::spawn(mms_control::serve(state, addr)))
     } else {

@@ -7,7 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::{message_id, property, scrape, wait_final, Stack, WorkerProcess};
-use mms_core::{MeetingOutcomeKind, MigrationRequest, MigrationState, SourceMeetingType, TargetMeetingType, Trigger};
+use mms_core::{
+    MeetingOutcomeKind, MigrationRequest, MigrationState, SourceMeetingType, TargetMeetingType,
+    Trigger,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
@@ -21,7 +24,9 @@ async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
     let tenants = ["alpha", "bravo", "charlie"];
     let mut expected: HashMap<(String, String), Vec<String>> = HashMap::new();
     for tenant in tenants {
-        let users: Vec<String> = (1..=5).map(|i| format!("user{i}@{tenant}.example")).collect();
+        let users: Vec<String> = (1..=5)
+            .map(|i| format!("user{i}@{tenant}.example"))
+            .collect();
         for (user, names) in stack.seed_tenant(&store, tenant, &users, 20).await {
             expected.insert((tenant.to_string(), user), names);
         }
@@ -29,26 +34,49 @@ async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
     let w1 = WorkerProcess::spawn(&path, "worker-1");
     let w2 = WorkerProcess::spawn(&path, "worker-2");
     for (tenant, user) in expected.keys() {
-        let req = MigrationRequest::new(tenant, user, SourceMeetingType::All, TargetMeetingType::Teams, Trigger::Manual);
+        let req = MigrationRequest::new(
+            tenant,
+            user,
+            SourceMeetingType::All,
+            TargetMeetingType::Teams,
+            Trigger::Manual,
+        );
         store.enqueue(&req, 0).await.unwrap();
     }
 
     let mut total_migrating = 0;
     for tenant in tenants {
-        let users: Vec<String> = expected.keys().filter(|(t, _)| t == tenant).map(|(_, u)| u.clone()).collect();
+        let users: Vec<String> = expected
+            .keys()
+            .filter(|(t, _)| t == tenant)
+            .map(|(_, u)| u.clone())
+            .collect();
         let rows = wait_final(&store, tenant, &users, Duration::from_secs(180)).await;
         for status in rows {
             let migrating = &expected[&(tenant.to_string(), status.user_principal_name.clone())];
             total_migrating += migrating.len();
             assert_eq!(status.state, MigrationState::Succeeded, "{status:#?}");
-            assert_eq!(status.total_meeting as usize, migrating.len(), "TotalMeeting of {}", status.user_principal_name);
+            assert_eq!(
+                status.total_meeting as usize,
+                migrating.len(),
+                "TotalMeeting of {}",
+                status.user_principal_name
+            );
             assert_eq!(status.succeeded_meeting as usize, migrating.len());
             assert_eq!(status.failed_meeting, 0);
             assert_eq!(status.invites_update as usize, migrating.len());
-            let skipped: Vec<_> = status.meetings.iter().filter(|m| m.outcome == MeetingOutcomeKind::Skipped).collect();
+            let skipped: Vec<_> = status
+                .meetings
+                .iter()
+                .filter(|m| m.outcome == MeetingOutcomeKind::Skipped)
+                .collect();
             // Past meetings (2 in 20) never come back from the CalDAV time-range search; the
             // others not migrated (organized by someone else, no online block) are listed with a reason.
-            assert_eq!(skipped.len(), 20 - migrating.len() - 2, "skipped meetings are listed with reasons");
+            assert_eq!(
+                skipped.len(),
+                20 - migrating.len() - 2,
+                "skipped meetings are listed with reasons"
+            );
             assert!(skipped.iter().all(|m| !m.reason.is_empty()));
         }
     }
@@ -56,28 +84,55 @@ async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
     // Radicale: every migrating meeting carries the new Teams block once (SEQUENCE 0 -> 1); the others are untouched.
     for ((_, user), migrating) in &expected {
         for (name, ics) in stack.radicale.list_events(user) {
-            let join_old = ics.contains("meetup-join/19%3ameeting_OLD") || ics.contains("meet.contoso.com/old");
+            let join_old = ics.contains("meetup-join/19%3ameeting_OLD")
+                || ics.contains("meet.contoso.com/old");
             if migrating.contains(&name) {
-                assert_eq!(property(&ics, "SEQUENCE").as_deref(), Some("1"), "{user}/{name}");
-                assert!(ics.replace("\r\n ", "").contains("teams.example.net/l/meetup-join/"), "{user}/{name} has the new join URL");
+                assert_eq!(
+                    property(&ics, "SEQUENCE").as_deref(),
+                    Some("1"),
+                    "{user}/{name}"
+                );
+                assert!(
+                    ics.replace("\r\n ", "")
+                        .contains("teams.example.net/l/meetup-join/"),
+                    "{user}/{name} has the new join URL"
+                );
                 assert!(!join_old, "{user}/{name} still carries the old block");
             } else {
-                assert_eq!(property(&ics, "SEQUENCE").as_deref(), Some("0"), "{user}/{name} must not be touched");
+                assert_eq!(
+                    property(&ics, "SEQUENCE").as_deref(),
+                    Some("0"),
+                    "{user}/{name} must not be touched"
+                );
             }
         }
     }
 
     // SMTP: one iMIP update per migrated meeting, to the three guests, never to the organizer.
     let mails = stack.smtp.messages();
-    assert_eq!(mails.len(), total_migrating, "one message per migrated meeting");
+    assert_eq!(
+        mails.len(),
+        total_migrating,
+        "one message per migrated meeting"
+    );
     let ids: HashSet<String> = mails.iter().map(|m| message_id(&m.data)).collect();
     assert_eq!(ids.len(), mails.len(), "no message sent twice");
     for mail in &mails {
         let mut rcpt = mail.rcpt_to.clone();
         rcpt.sort();
-        assert_eq!(rcpt, vec!["guest0@example.org", "guest1@example.org", "guest2@example.org"]);
+        assert_eq!(
+            rcpt,
+            vec![
+                "guest0@example.org",
+                "guest1@example.org",
+                "guest2@example.org"
+            ]
+        );
         let text = String::from_utf8_lossy(&mail.data);
-        assert!(text.contains("method=REQUEST") || text.contains("method=\"REQUEST\""), "iMIP REQUEST");
+        assert!(
+            text.contains("method=REQUEST") || text.contains("method=\"REQUEST\""),
+            "iMIP REQUEST"
+        );
         assert_eq!(mail.mail_from, "mms@service.example");
     }
 
@@ -86,25 +141,50 @@ async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
     for worker in [&w1, &w2] {
         let text = scrape(worker.metrics_port).await;
         for stage in ["search", "rewrite", "save", "send"] {
-            assert!(text.contains(&format!("stage=\"{stage}\"")), "{} exports stage {stage}:\n{text}", worker.name);
+            assert!(
+                text.contains(&format!("stage=\"{stage}\"")),
+                "{} exports stage {stage}:\n{text}",
+                worker.name
+            );
         }
-        assert!(text.contains("mms_stage_duration_seconds"), "stage durations");
+        assert!(
+            text.contains("mms_stage_duration_seconds"),
+            "stage durations"
+        );
         assert!(text.contains("mms_queue_depth"), "queue depth");
         sends += text
             .lines()
-            .filter(|l| l.starts_with("mms_stage_total") && l.contains("stage=\"send\"") && l.contains("outcome=\"ok\""))
+            .filter(|l| {
+                l.starts_with("mms_stage_total")
+                    && l.contains("stage=\"send\"")
+                    && l.contains("outcome=\"ok\"")
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>();
     }
-    assert_eq!(sends as usize, total_migrating, "the two workers' send counters add up to the messages sent");
+    assert_eq!(
+        sends as usize, total_migrating,
+        "the two workers' send counters add up to the messages sent"
+    );
 
     // M2 / M1 from the worker hosts: `mms status` reads the same rows straight from Redis.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mms"))
-        .args(["status", "--tenant", "alpha", "--identity", "user1@alpha.example", "--json"])
+        .args([
+            "status",
+            "--tenant",
+            "alpha",
+            "--identity",
+            "user1@alpha.example",
+            "--json",
+        ])
         .env("MMS_CONFIG", &path)
         .output()
         .expect("mms status");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
     assert_eq!(rows[0]["UserPrincipalName"], "user1@alpha.example");
     assert_eq!(rows[0]["State"], "Succeeded");
@@ -114,5 +194,10 @@ async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
         .output()
         .expect("mms status --summary-only");
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Succeeded", "5"]), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Succeeded", "5"]),
+        "{table}"
+    );
 }

@@ -13,13 +13,23 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::{message_id, property, wait_final, Stack, WorkerProcess};
 use mms_core::config::MmsConfig;
-use mms_core::{Mailbox, MailboxError, MailboxItem, MigrationRequest, MigrationState, SearchPage, SourceMeetingType, TargetMeetingType, Trigger};
+use mms_core::{
+    Mailbox, MailboxError, MailboxItem, MigrationRequest, MigrationState, SearchPage,
+    SourceMeetingType, TargetMeetingType, Trigger,
+};
 use mms_store::Store;
 use mms_testkit::proxy::FaultProxy;
 use mms_worker::WorkerHandle;
 
-async fn in_process_worker(cfg: &MmsConfig, store: &Store, name: &str, mailbox: Option<Arc<dyn Mailbox>>) -> WorkerHandle {
-    let mut services = mms_cli::service::services(Arc::new(cfg.clone()), store.clone()).await.unwrap();
+async fn in_process_worker(
+    cfg: &MmsConfig,
+    store: &Store,
+    name: &str,
+    mailbox: Option<Arc<dyn Mailbox>>,
+) -> WorkerHandle {
+    let mut services = mms_cli::service::services(Arc::new(cfg.clone()), store.clone())
+        .await
+        .unwrap();
     services.worker_name = name.into();
     if let Some(mailbox) = mailbox {
         services.mailbox = mailbox;
@@ -28,14 +38,29 @@ async fn in_process_worker(cfg: &MmsConfig, store: &Store, name: &str, mailbox: 
 }
 
 fn manual(tenant: &str, user: &str) -> MigrationRequest {
-    MigrationRequest::new(tenant, user, SourceMeetingType::All, TargetMeetingType::Teams, Trigger::Manual)
+    MigrationRequest::new(
+        tenant,
+        user,
+        SourceMeetingType::All,
+        TargetMeetingType::Teams,
+        Trigger::Manual,
+    )
 }
 
 /// Messages per Message-ID, and the migrated events' SEQUENCE values.
-fn assert_each_meeting_updated_once(stack: &Stack, user: &str, migrating: &[String], max_same_id_resends: usize) {
+fn assert_each_meeting_updated_once(
+    stack: &Stack,
+    user: &str,
+    migrating: &[String],
+    max_same_id_resends: usize,
+) {
     for (name, ics) in stack.radicale.list_events(user) {
         if migrating.contains(&name) {
-            assert_eq!(property(&ics, "SEQUENCE").as_deref(), Some("1"), "{name} updated exactly once");
+            assert_eq!(
+                property(&ics, "SEQUENCE").as_deref(),
+                Some("1"),
+                "{name} updated exactly once"
+            );
         }
     }
     let mails = stack.smtp.messages();
@@ -43,9 +68,16 @@ fn assert_each_meeting_updated_once(stack: &Stack, user: &str, migrating: &[Stri
     for m in &mails {
         *per_id.entry(message_id(&m.data)).or_default() += 1;
     }
-    assert_eq!(per_id.len(), migrating.len(), "one distinct update per migrated meeting");
+    assert_eq!(
+        per_id.len(),
+        migrating.len(),
+        "one distinct update per migrated meeting"
+    );
     let resends: usize = per_id.values().map(|n| n - 1).sum();
-    assert!(resends <= max_same_id_resends, "{resends} resends (allowed {max_same_id_resends}): {per_id:?}");
+    assert!(
+        resends <= max_same_id_resends,
+        "{resends} resends (allowed {max_same_id_resends}): {per_id:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,8 +88,13 @@ async fn a_worker_killed_mid_mailbox_is_finished_by_the_other_without_double_upd
     let path = stack.write_config(&cfg, "kill");
     let store = stack.store(&cfg).await;
     let user = "big@kill.example".to_string();
-    let expected = stack.seed_tenant(&store, "kill", std::slice::from_ref(&user), 150).await;
-    let mut workers = [WorkerProcess::spawn(&path, "worker-a"), WorkerProcess::spawn(&path, "worker-b")];
+    let expected = stack
+        .seed_tenant(&store, "kill", std::slice::from_ref(&user), 150)
+        .await;
+    let mut workers = [
+        WorkerProcess::spawn(&path, "worker-a"),
+        WorkerProcess::spawn(&path, "worker-b"),
+    ];
     let queued = store.enqueue(&manual("kill", &user), 0).await.unwrap();
 
     // Wait until the migration is well into the mailbox, then SIGKILL whoever holds the lease.
@@ -66,8 +103,16 @@ async fn a_worker_killed_mid_mailbox_is_finished_by_the_other_without_double_upd
     let journal_key = store.keys().journal("kill", &queued.correlation_id);
     let deadline = Instant::now() + Duration::from_secs(60);
     let holder = loop {
-        let done: usize = redis::cmd("HLEN").arg(&journal_key).query_async(&mut conn).await.unwrap();
-        let lease: Option<String> = redis::cmd("GET").arg(&lease_key).query_async(&mut conn).await.unwrap();
+        let done: usize = redis::cmd("HLEN")
+            .arg(&journal_key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let lease: Option<String> = redis::cmd("GET")
+            .arg(&lease_key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         if done >= 20 {
             if let Some(lease) = lease {
                 break lease;
@@ -76,12 +121,25 @@ async fn a_worker_killed_mid_mailbox_is_finished_by_the_other_without_double_upd
         assert!(Instant::now() < deadline, "migration never got going");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let victim = workers.iter().position(|w| holder.contains(&w.name)).expect("lease names a worker");
+    let victim = workers
+        .iter()
+        .position(|w| holder.contains(&w.name))
+        .expect("lease names a worker");
     workers[victim].kill9();
-    let done_at_kill: usize = redis::cmd("HLEN").arg(&journal_key).query_async(&mut conn).await.unwrap();
+    let done_at_kill: usize = redis::cmd("HLEN")
+        .arg(&journal_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert!(done_at_kill < 150, "killed in the middle of the mailbox");
 
-    let rows = wait_final(&store, "kill", std::slice::from_ref(&user), Duration::from_secs(120)).await;
+    let rows = wait_final(
+        &store,
+        "kill",
+        std::slice::from_ref(&user),
+        Duration::from_secs(120),
+    )
+    .await;
     let status = &rows[0];
     assert_eq!(status.state, MigrationState::Succeeded, "{status:#?}");
     let migrating = &expected[&user];
@@ -97,7 +155,9 @@ async fn redis_restarted_mid_run_everything_still_completes() {
     let cfg = stack.config(None);
     let path = stack.write_config(&cfg, "restart");
     let store = stack.store(&cfg).await;
-    let users: Vec<String> = (1..=3).map(|i| format!("user{i}@restart.example")).collect();
+    let users: Vec<String> = (1..=3)
+        .map(|i| format!("user{i}@restart.example"))
+        .collect();
     let expected = stack.seed_tenant(&store, "restart", &users, 40).await;
     let _w1 = WorkerProcess::spawn(&path, "worker-1");
     let _w2 = WorkerProcess::spawn(&path, "worker-2");
@@ -126,7 +186,11 @@ async fn redis_restarted_mid_run_everything_still_completes() {
     for user in &users {
         for (name, ics) in stack.radicale.list_events(user) {
             if expected[user].contains(&name) {
-                assert_eq!(property(&ics, "SEQUENCE").as_deref(), Some("1"), "{user}/{name}");
+                assert_eq!(
+                    property(&ics, "SEQUENCE").as_deref(),
+                    Some("1"),
+                    "{user}/{name}"
+                );
             }
         }
     }
@@ -134,7 +198,10 @@ async fn redis_restarted_mid_run_everything_still_completes() {
     let ids: HashSet<String> = mails.iter().map(|m| message_id(&m.data)).collect();
     let total: usize = expected.values().map(Vec::len).sum();
     assert_eq!(ids.len(), total, "every migrated meeting's update went out");
-    assert!(mails.len() - ids.len() <= 1, "a resend only in the documented window, with the same Message-ID");
+    assert!(
+        mails.len() - ids.len() <= 1,
+        "a resend only in the documented window, with the same Message-ID"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,23 +211,39 @@ async fn a_mailbox_answering_503_for_a_while_is_retried_until_it_succeeds() {
     let cfg = stack.config(Some(&proxy.base_url()));
     let store = stack.store(&cfg).await;
     let user = "flaky@faults.example".to_string();
-    let expected = stack.seed_tenant(&store, "faults", std::slice::from_ref(&user), 10).await;
+    let expected = stack
+        .seed_tenant(&store, "faults", std::slice::from_ref(&user), 10)
+        .await;
     proxy.set_failing(true);
     let worker = in_process_worker(&cfg, &store, "worker-503", None).await;
     let queued = store.enqueue(&manual("faults", &user), 0).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let status = store.status("faults", &queued.correlation_id).await.unwrap().unwrap();
+        let status = store
+            .status("faults", &queued.correlation_id)
+            .await
+            .unwrap()
+            .unwrap();
         if status.retry_count >= 2 {
             assert_eq!(status.state, MigrationState::Pending);
-            assert!(status.last_message.contains("503"), "{}", status.last_message);
+            assert!(
+                status.last_message.contains("503"),
+                "{}",
+                status.last_message
+            );
             break;
         }
         assert!(Instant::now() < deadline, "no retries seen: {status:#?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     proxy.set_failing(false);
-    let rows = wait_final(&store, "faults", std::slice::from_ref(&user), Duration::from_secs(60)).await;
+    let rows = wait_final(
+        &store,
+        "faults",
+        std::slice::from_ref(&user),
+        Duration::from_secs(60),
+    )
+    .await;
     let status = &rows[0];
     assert_eq!(status.state, MigrationState::Succeeded, "{status:#?}");
     assert!(status.retry_count >= 2 && status.retry_count < 9);
@@ -177,18 +260,40 @@ async fn a_mailbox_answering_503_for_good_fails_after_exactly_nine_retries() {
     cfg.retry.schedule_secs = vec![0];
     let store = stack.store(&cfg).await;
     let user = "down@faults.example".to_string();
-    stack.seed_tenant(&store, "down", std::slice::from_ref(&user), 5).await;
+    stack
+        .seed_tenant(&store, "down", std::slice::from_ref(&user), 5)
+        .await;
     proxy.set_failing(true);
     let worker = in_process_worker(&cfg, &store, "worker-down", None).await;
     store.enqueue(&manual("down", &user), 0).await.unwrap();
-    let rows = wait_final(&store, "down", std::slice::from_ref(&user), Duration::from_secs(90)).await;
+    let rows = wait_final(
+        &store,
+        "down",
+        std::slice::from_ref(&user),
+        Duration::from_secs(90),
+    )
+    .await;
     let status = &rows[0];
     assert_eq!(status.state, MigrationState::Failed);
     assert_eq!(status.retry_count, 9, "exactly nine retries");
-    assert!(status.last_message.starts_with("Failed after 9 retries"), "{}", status.last_message);
-    assert!(status.last_message.contains("503"), "the last message names the cause: {}", status.last_message);
+    assert!(
+        status.last_message.starts_with("Failed after 9 retries"),
+        "{}",
+        status.last_message
+    );
+    assert!(
+        status.last_message.contains("503"),
+        "the last message names the cause: {}",
+        status.last_message
+    );
     let history = store.history("down", &user).await.unwrap();
-    assert_eq!(history.iter().filter(|e| e.event == "RetryScheduled").count(), 9);
+    assert_eq!(
+        history
+            .iter()
+            .filter(|e| e.event == "RetryScheduled")
+            .count(),
+        9
+    );
     assert!(stack.smtp.messages().is_empty(), "nothing sent");
     worker.shutdown(Duration::from_secs(5)).await;
 }
@@ -206,18 +311,42 @@ struct OrganizerEditsFirst {
 
 #[async_trait]
 impl Mailbox for OrganizerEditsFirst {
-    async fn search(&self, user: &str, from: DateTime<Utc>, cursor: Option<String>, page_size: usize) -> Result<SearchPage, MailboxError> {
+    async fn search(
+        &self,
+        user: &str,
+        from: DateTime<Utc>,
+        cursor: Option<String>,
+        page_size: usize,
+    ) -> Result<SearchPage, MailboxError> {
         self.inner.search(user, from, cursor, page_size).await
     }
     async fn get(&self, user: &str, href: &str) -> Result<MailboxItem, MailboxError> {
         self.inner.get(user, href).await
     }
-    async fn put(&self, user: &str, href: &str, ics: &str, if_match: &str) -> Result<String, MailboxError> {
+    async fn put(
+        &self,
+        user: &str,
+        href: &str,
+        ics: &str,
+        if_match: &str,
+    ) -> Result<String, MailboxError> {
         if href.ends_with("-meeting-0.ics") && !self.done.swap(true, Ordering::SeqCst) {
             let current = self.inner.get(user, href).await?;
-            let edited = current.ics.replace("Agenda: review the quarter.", "Agenda: review the quarter. EDITED BY ORGANIZER: bring the budget.");
-            let resp = self.organizer_client.put(&self.event_url).header("Content-Type", "text/calendar").body(edited).send().await;
-            assert!(resp.is_ok_and(|r| r.status().is_success()), "the organizer's edit was saved");
+            let edited = current.ics.replace(
+                "Agenda: review the quarter.",
+                "Agenda: review the quarter. EDITED BY ORGANIZER: bring the budget.",
+            );
+            let resp = self
+                .organizer_client
+                .put(&self.event_url)
+                .header("Content-Type", "text/calendar")
+                .body(edited)
+                .send()
+                .await;
+            assert!(
+                resp.is_ok_and(|r| r.status().is_success()),
+                "the organizer's edit was saved"
+            );
         }
         self.inner.put(user, href, ics, if_match).await
     }
@@ -229,7 +358,9 @@ async fn an_organizer_edit_between_read_and_write_survives_and_the_block_is_repl
     let cfg = stack.config(None);
     let store = stack.store(&cfg).await;
     let user = "editor@edit.example".to_string();
-    stack.seed_tenant(&store, "edit", std::slice::from_ref(&user), 3).await;
+    stack
+        .seed_tenant(&store, "edit", std::slice::from_ref(&user), 3)
+        .await;
     let target = format!("{user}-meeting-0.ics");
     let inner = mms_mailbox::mailbox_from_config(&cfg.mailbox, 4).unwrap();
     let mailbox = Arc::new(OrganizerEditsFirst {
@@ -240,14 +371,29 @@ async fn an_organizer_edit_between_read_and_write_survives_and_the_block_is_repl
     });
     let worker = in_process_worker(&cfg, &store, "worker-edit", Some(mailbox.clone())).await;
     store.enqueue(&manual("edit", &user), 0).await.unwrap();
-    let rows = wait_final(&store, "edit", std::slice::from_ref(&user), Duration::from_secs(60)).await;
+    let rows = wait_final(
+        &store,
+        "edit",
+        std::slice::from_ref(&user),
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(rows[0].state, MigrationState::Succeeded, "{:#?}", rows[0]);
     assert!(mailbox.done.load(Ordering::SeqCst), "the edit was injected");
     let ics = stack.radicale.get_event(&user, &target).await;
     let unfolded = ics.replace("\r\n ", "");
-    assert!(unfolded.contains("EDITED BY ORGANIZER: bring the budget."), "the organizer's edit survives");
-    assert!(unfolded.contains("teams.example.net/l/meetup-join/"), "the block is replaced");
-    assert!(!unfolded.contains("meeting_OLD"), "no old block left:\n{unfolded}");
+    assert!(
+        unfolded.contains("EDITED BY ORGANIZER: bring the budget."),
+        "the organizer's edit survives"
+    );
+    assert!(
+        unfolded.contains("teams.example.net/l/meetup-join/"),
+        "the block is replaced"
+    );
+    assert!(
+        !unfolded.contains("meeting_OLD"),
+        "no old block left:\n{unfolded}"
+    );
     worker.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -257,18 +403,32 @@ async fn a_disabled_tenant_runs_nothing_until_it_is_enabled_again() {
     let cfg = stack.config(None);
     let store = stack.store(&cfg).await;
     let user = "held@off.example".to_string();
-    let expected = stack.seed_tenant(&store, "off", std::slice::from_ref(&user), 5).await;
+    let expected = stack
+        .seed_tenant(&store, "off", std::slice::from_ref(&user), 5)
+        .await;
     let mut settings = store.tenant_settings("off").await.unwrap().unwrap();
     settings.meeting_migration_enabled = false;
     store.put_tenant_settings(&settings).await.unwrap();
     let before = stack.radicale.list_events(&user);
     let worker = in_process_worker(&cfg, &store, "worker-off", None).await;
-    let automatic = MigrationRequest::new("off", &user, SourceMeetingType::All, TargetMeetingType::Current, Trigger::AudioConferencing { change: "T2d bridge moved".into() });
+    let automatic = MigrationRequest::new(
+        "off",
+        &user,
+        SourceMeetingType::All,
+        TargetMeetingType::Current,
+        Trigger::AudioConferencing {
+            change: "T2d bridge moved".into(),
+        },
+    );
     let queued = store.enqueue(&automatic, 0).await.unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let held = loop {
-        let status = store.status("off", &queued.correlation_id).await.unwrap().unwrap();
+        let status = store
+            .status("off", &queued.correlation_id)
+            .await
+            .unwrap()
+            .unwrap();
         if status.held_reason.is_some() {
             break status;
         }
@@ -276,15 +436,38 @@ async fn a_disabled_tenant_runs_nothing_until_it_is_enabled_again() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(held.state, MigrationState::Pending);
-    assert!(held.last_message.contains("MeetingMigrationEnabled is false"), "{}", held.last_message);
+    assert!(
+        held.last_message
+            .contains("MeetingMigrationEnabled is false"),
+        "{}",
+        held.last_message
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(stack.radicale.list_events(&user), before, "nothing of a disabled tenant runs");
+    assert_eq!(
+        stack.radicale.list_events(&user),
+        before,
+        "nothing of a disabled tenant runs"
+    );
     assert!(stack.smtp.messages().is_empty());
-    assert_eq!(store.status("off", &queued.correlation_id).await.unwrap().unwrap().state, MigrationState::Pending);
+    assert_eq!(
+        store
+            .status("off", &queued.correlation_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        MigrationState::Pending
+    );
 
     settings.meeting_migration_enabled = true;
     store.put_tenant_settings(&settings).await.unwrap();
-    let rows = wait_final(&store, "off", std::slice::from_ref(&user), Duration::from_secs(60)).await;
+    let rows = wait_final(
+        &store,
+        "off",
+        std::slice::from_ref(&user),
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(rows[0].state, MigrationState::Succeeded, "{:#?}", rows[0]);
     assert_eq!(rows[0].invites_update as usize, expected[&user].len());
     assert_eq!(stack.smtp.messages().len(), expected[&user].len());

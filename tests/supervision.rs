@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mms_core::config::{MailConfig, MailboxConfig, MmsConfig};
-use mms_core::{MigrationRequest, MigrationState, SourceMeetingType, TargetMeetingType, TenantSettings, Trigger};
+use mms_core::{
+    MigrationRequest, MigrationState, SourceMeetingType, TargetMeetingType, TenantSettings, Trigger,
+};
 use mms_store::{StatusFilter, Store};
 use mms_testkit::redis::RedisServer;
 
@@ -26,8 +28,12 @@ async fn embedded(tenant: &str, users: &[String], meetings: usize, per_tenant: u
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = MmsConfig {
         redis_url: redis.url(),
-        mailbox: MailboxConfig::Vdir { root: dir.path().join("mailboxes") },
-        mail: MailConfig::Maildir { root: dir.path().join("outbox") },
+        mailbox: MailboxConfig::Vdir {
+            root: dir.path().join("mailboxes"),
+        },
+        mail: MailConfig::Maildir {
+            root: dir.path().join("outbox"),
+        },
         ..MmsConfig::default()
     };
     cfg.queue.coalesce_delay_ms = 0;
@@ -35,18 +41,37 @@ async fn embedded(tenant: &str, users: &[String], meetings: usize, per_tenant: u
     cfg.concurrency.per_tenant = per_tenant;
     cfg.concurrency.meetings_per_user = 1;
     cfg.concurrency.supervisor_idle_secs = 1;
-    let store = Store::connect(&cfg.redis_url, &cfg.namespace).await.unwrap();
-    store.create_tenant(&TenantSettings::defaults(tenant)).await.unwrap();
-    store.put_bridge(&mms_cli::demo::demo_bridge(tenant)).await.unwrap();
+    let store = Store::connect(&cfg.redis_url, &cfg.namespace)
+        .await
+        .unwrap();
+    store
+        .create_tenant(&TenantSettings::defaults(tenant))
+        .await
+        .unwrap();
+    store
+        .put_bridge(&mms_cli::demo::demo_bridge(tenant))
+        .await
+        .unwrap();
     for upn in users {
-        store.put_user(&mms_cli::demo::demo_user(tenant, upn)).await.unwrap();
-        mms_cli::demo::write_mailbox(&dir.path().join("mailboxes"), upn, meetings, Utc::now()).unwrap();
+        store
+            .put_user(&mms_cli::demo::demo_user(tenant, upn))
+            .await
+            .unwrap();
+        mms_cli::demo::write_mailbox(&dir.path().join("mailboxes"), upn, meetings, Utc::now())
+            .unwrap();
     }
-    Embedded { _redis: redis, dir, cfg, store }
+    Embedded {
+        _redis: redis,
+        dir,
+        cfg,
+        store,
+    }
 }
 
 async fn worker(e: &Embedded) -> mms_worker::WorkerHandle {
-    let services = mms_cli::service::services(Arc::new(e.cfg.clone()), e.store.clone()).await.unwrap();
+    let services = mms_cli::service::services(Arc::new(e.cfg.clone()), e.store.clone())
+        .await
+        .unwrap();
     mms_worker::run_worker(services).await.unwrap()
 }
 
@@ -56,35 +81,72 @@ async fn a_tenant_runs_at_most_per_tenant_migrations_at_once_and_its_supervisor_
     let e = embedded("limit", &users, 40, 1).await;
     let handle = worker(&e).await;
     for upn in &users {
-        let req = MigrationRequest::new("limit", upn, SourceMeetingType::All, TargetMeetingType::Teams, Trigger::Manual);
+        let req = MigrationRequest::new(
+            "limit",
+            upn,
+            SourceMeetingType::All,
+            TargetMeetingType::Teams,
+            Trigger::Manual,
+        );
         e.store.enqueue(&req, 0).await.unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut max_running = 0;
     let mut saw_supervisor = false;
     loop {
-        let rows = e.store.list_statuses("limit", &StatusFilter::default()).await.unwrap();
-        let running = rows.iter().filter(|s| s.state == MigrationState::InProgress).count();
+        let rows = e
+            .store
+            .list_statuses("limit", &StatusFilter::default())
+            .await
+            .unwrap();
+        let running = rows
+            .iter()
+            .filter(|s| s.state == MigrationState::InProgress)
+            .count();
         max_running = max_running.max(running);
         saw_supervisor |= handle.supervised_tenants().await == vec!["limit".to_string()];
         if rows.len() == users.len() && rows.iter().all(|s| s.state.is_final()) {
-            assert!(rows.iter().all(|s| s.state == MigrationState::Succeeded), "{rows:#?}");
+            assert!(
+                rows.iter().all(|s| s.state == MigrationState::Succeeded),
+                "{rows:#?}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "not done: {rows:#?}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert!(saw_supervisor, "a supervisor for the tenant was spawned on demand");
-    assert_eq!(max_running, 1, "per_tenant = 1: one migration of the tenant at a time");
+    assert!(
+        saw_supervisor,
+        "a supervisor for the tenant was spawned on demand"
+    );
+    assert_eq!(
+        max_running, 1,
+        "per_tenant = 1: one migration of the tenant at a time"
+    );
 
     let deadline = Instant::now() + Duration::from_secs(15);
     while !handle.supervised_tenants().await.is_empty() {
-        assert!(Instant::now() < deadline, "the idle supervisor was never stopped");
+        assert!(
+            Instant::now() < deadline,
+            "the idle supervisor was never stopped"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let outbox = std::fs::read_dir(e.dir.path().join("outbox").join("new")).unwrap().count();
-    let updates: u32 = e.store.list_statuses("limit", &StatusFilter::default()).await.unwrap().iter().map(|s| s.invites_update).sum();
-    assert_eq!(outbox, updates as usize, "one Maildir message per update counted in the status");
+    let outbox = std::fs::read_dir(e.dir.path().join("outbox").join("new"))
+        .unwrap()
+        .count();
+    let updates: u32 = e
+        .store
+        .list_statuses("limit", &StatusFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.invites_update)
+        .sum();
+    assert_eq!(
+        outbox, updates as usize,
+        "one Maildir message per update counted in the status"
+    );
     handle.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -96,11 +158,26 @@ async fn a_burst_of_triggers_for_one_user_during_the_coalescing_hold_is_one_migr
     let handle = worker(&e).await;
     let mut ids = Vec::new();
     for change in ["LicenseAssigned", "BridgeChanged", "ConferenceIdReset"] {
-        let req = MigrationRequest::new("coalesce", &users[0], SourceMeetingType::All, TargetMeetingType::Current, Trigger::AudioConferencing { change: change.into() });
-        ids.push(e.store.enqueue(&req, e.cfg.queue.coalesce_delay_ms).await.unwrap());
+        let req = MigrationRequest::new(
+            "coalesce",
+            &users[0],
+            SourceMeetingType::All,
+            TargetMeetingType::Current,
+            Trigger::AudioConferencing {
+                change: change.into(),
+            },
+        );
+        ids.push(
+            e.store
+                .enqueue(&req, e.cfg.queue.coalesce_delay_ms)
+                .await
+                .unwrap(),
+        );
     }
     assert!(!ids[0].merged && ids[1].merged && ids[2].merged, "{ids:?}");
-    assert!(ids.iter().all(|q| q.correlation_id == ids[0].correlation_id));
+    assert!(ids
+        .iter()
+        .all(|q| q.correlation_id == ids[0].correlation_id));
     let rows = common::wait_final(&e.store, "coalesce", &users, Duration::from_secs(60)).await;
     assert_eq!(rows[0].state, MigrationState::Succeeded);
     let all = e.store.user_statuses("coalesce", &users[0]).await.unwrap();

@@ -25,8 +25,17 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(aof: bool) -> Stack {
-        let (redis, radicale, smtp) = tokio::join!(RedisServer::start(aof), Radicale::start(), SmtpSink::start());
-        Stack { redis, radicale, smtp, dir: tempfile::tempdir().unwrap() }
+        let (redis, radicale, smtp) = tokio::join!(
+            RedisServer::start(aof),
+            Radicale::start(),
+            SmtpSink::start()
+        );
+        Stack {
+            redis,
+            radicale,
+            smtp,
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// A configuration for tests: CalDAV on Radicale (or `caldav_base`, e.g. a fault proxy), SMTP
@@ -40,9 +49,23 @@ impl Stack {
             api_addr: format!("127.0.0.1:{}", mms_testkit::free_port()),
             ..MmsConfig::default()
         };
-        let base = caldav_base.map(str::to_string).unwrap_or_else(|| self.radicale.base_url());
-        cfg.mailbox = MailboxConfig::Caldav { calendar_url: format!("{base}/{{user}}/calendar/"), username: None, password: None, timeout_secs: 10 };
-        cfg.mail = MailConfig::Smtp { host: "127.0.0.1".into(), port: self.smtp.port, tls: "none".into(), username: None, password: None, timeout_secs: 10 };
+        let base = caldav_base
+            .map(str::to_string)
+            .unwrap_or_else(|| self.radicale.base_url());
+        cfg.mailbox = MailboxConfig::Caldav {
+            calendar_url: format!("{base}/{{user}}/calendar/"),
+            username: None,
+            password: None,
+            timeout_secs: 10,
+        };
+        cfg.mail = MailConfig::Smtp {
+            host: "127.0.0.1".into(),
+            port: self.smtp.port,
+            tls: "none".into(),
+            username: None,
+            password: None,
+            timeout_secs: 10,
+        };
         cfg.queue.coalesce_delay_ms = 0;
         cfg.queue.claim_idle_ms = 3_000;
         cfg.queue.block_ms = 50;
@@ -59,13 +82,24 @@ impl Stack {
     }
 
     pub async fn store(&self, cfg: &MmsConfig) -> Store {
-        Store::connect(&cfg.redis_url, &cfg.namespace).await.expect("store")
+        Store::connect(&cfg.redis_url, &cfg.namespace)
+            .await
+            .expect("store")
     }
 
     /// Tenant, bridge and users in the directory; a Radicale calendar per user with `meetings`
     /// demo meetings. Returns, per user, the event names MMS should migrate.
-    pub async fn seed_tenant(&self, store: &Store, tenant: &str, users: &[String], meetings: usize) -> HashMap<String, Vec<String>> {
-        store.create_tenant(&TenantSettings::defaults(tenant)).await.unwrap();
+    pub async fn seed_tenant(
+        &self,
+        store: &Store,
+        tenant: &str,
+        users: &[String],
+        meetings: usize,
+    ) -> HashMap<String, Vec<String>> {
+        store
+            .create_tenant(&TenantSettings::defaults(tenant))
+            .await
+            .unwrap();
         store.put_bridge(&demo::demo_bridge(tenant)).await.unwrap();
         let now = Utc::now();
         let mut expected = HashMap::new();
@@ -109,7 +143,11 @@ impl WorkerProcess {
             .stderr(log)
             .spawn()
             .expect("spawn mms worker");
-        WorkerProcess { child, name: name.to_string(), metrics_port }
+        WorkerProcess {
+            child,
+            name: name.to_string(),
+            metrics_port,
+        }
     }
 
     /// SIGKILL: no shutdown, no cleanup, leases and stream entries left behind.
@@ -128,18 +166,30 @@ impl Drop for WorkerProcess {
 /// The Prometheus text a worker process serves.
 pub async fn scrape(port: u16) -> String {
     let url = format!("http://127.0.0.1:{port}/metrics");
-    reqwest::get(&url).await.expect("GET /metrics").text().await.expect("metrics body")
+    reqwest::get(&url)
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics body")
 }
 
 /// Wait until every listed user of `tenant` has a migration in a final state.
-pub async fn wait_final(store: &Store, tenant: &str, users: &[String], timeout: Duration) -> Vec<MigrationStatus> {
+pub async fn wait_final(
+    store: &Store,
+    tenant: &str,
+    users: &[String],
+    timeout: Duration,
+) -> Vec<MigrationStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         let mut rows = Vec::new();
         let mut all_final = true;
         for user in users {
             match store.user_statuses(tenant, user).await {
-                Ok(statuses) if statuses.first().is_some_and(|s| s.state.is_final()) => rows.push(statuses[0].clone()),
+                Ok(statuses) if statuses.first().is_some_and(|s| s.state.is_final()) => {
+                    rows.push(statuses[0].clone())
+                }
                 _ => all_final = false,
             }
         }
@@ -147,8 +197,16 @@ pub async fn wait_final(store: &Store, tenant: &str, users: &[String], timeout: 
             return rows;
         }
         if Instant::now() > deadline {
-            let all = store.list_statuses(tenant, &StatusFilter::default()).await.unwrap_or_default();
-            panic!("migrations of {tenant} not final after {timeout:?}: {:#?}", all.iter().map(|s| (&s.user_principal_name, s.state, &s.last_message)).collect::<Vec<_>>());
+            let all = store
+                .list_statuses(tenant, &StatusFilter::default())
+                .await
+                .unwrap_or_default();
+            panic!(
+                "migrations of {tenant} not final after {timeout:?}: {:#?}",
+                all.iter()
+                    .map(|s| (&s.user_principal_name, s.state, &s.last_message))
+                    .collect::<Vec<_>>()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -160,7 +218,8 @@ pub fn property(ics: &str, name: &str) -> Option<String> {
     unfolded.lines().find_map(|l| {
         let (head, value) = l.split_once(':')?;
         let prop = head.split(';').next()?;
-        prop.eq_ignore_ascii_case(name).then(|| value.trim_end_matches('\r').to_string())
+        prop.eq_ignore_ascii_case(name)
+            .then(|| value.trim_end_matches('\r').to_string())
     })
 }
 
@@ -168,7 +227,10 @@ pub fn property(ics: &str, name: &str) -> Option<String> {
 pub fn message_id(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
     text.lines()
-        .find_map(|l| l.strip_prefix("Message-ID:").or_else(|| l.strip_prefix("Message-Id:")))
+        .find_map(|l| {
+            l.strip_prefix("Message-ID:")
+                .or_else(|| l.strip_prefix("Message-Id:"))
+        })
         .map(|v| v.trim().to_string())
         .unwrap_or_default()
 }

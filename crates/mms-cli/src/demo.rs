@@ -8,8 +8,8 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use mms_core::config::{MailboxConfig, MmsConfig};
 use mms_core::{
-    AudioConferencing, Bridge, DialInNumber, MigrationRequest, SourceMeetingType, TargetMeetingType, TenantSettings,
-    Trigger, UserProfile,
+    AudioConferencing, Bridge, DialInNumber, MigrationRequest, SourceMeetingType,
+    TargetMeetingType, TenantSettings, Trigger, UserProfile,
 };
 use mms_store::Store;
 
@@ -54,14 +54,23 @@ pub fn invitation(inv: &Invitation<'_>) -> String {
     out.push_str("BEGIN:VEVENT\r\n");
     out.push_str(&format!("UID:{}\r\n", inv.uid));
     out.push_str(&format!("SUMMARY:{}\r\n", inv.summary));
-    out.push_str(&format!("DTSTART:{}\r\nDTEND:{}\r\n", fmt(inv.start), fmt(inv.start + Duration::minutes(30))));
+    out.push_str(&format!(
+        "DTSTART:{}\r\nDTEND:{}\r\n",
+        fmt(inv.start),
+        fmt(inv.start + Duration::minutes(30))
+    ));
     if let Some(count) = inv.weekly_count {
         out.push_str(&format!("RRULE:FREQ=WEEKLY;COUNT={count}\r\n"));
     }
     out.push_str("DTSTAMP:20260101T000000Z\r\nSEQUENCE:0\r\n");
-    out.push_str(&format!("ORGANIZER;CN=Organizer:mailto:{}\r\n", inv.organizer));
+    out.push_str(&format!(
+        "ORGANIZER;CN=Organizer:mailto:{}\r\n",
+        inv.organizer
+    ));
     for a in inv.attendees {
-        out.push_str(&format!("ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{a}\r\n"));
+        out.push_str(&format!(
+            "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{a}\r\n"
+        ));
     }
     if inv.block == BlockKind::Teams {
         out.push_str("LOCATION:Microsoft Teams Meeting\r\n");
@@ -102,8 +111,16 @@ pub fn demo_bridge(tenant: &str) -> Bridge {
         id: DEMO_BRIDGE.into(),
         name: "Demo bridge".into(),
         numbers: vec![
-            DialInNumber { number: "+1 206-555-0142".into(), label: "United States, Seattle (Toll)".into(), toll_free: false },
-            DialInNumber { number: "+1 866-555-0199".into(), label: "United States (Toll-free)".into(), toll_free: true },
+            DialInNumber {
+                number: "+1 206-555-0142".into(),
+                label: "United States, Seattle (Toll)".into(),
+                toll_free: false,
+            },
+            DialInNumber {
+                number: "+1 866-555-0199".into(),
+                label: "United States (Toll-free)".into(),
+                toll_free: true,
+            },
         ],
     }
 }
@@ -117,7 +134,11 @@ pub fn demo_user(tenant: &str, upn: &str) -> UserProfile {
         home: Default::default(),
         mailbox: Default::default(),
         teams_upgrade_mode: Default::default(),
-        audio: AudioConferencing { enabled: true, bridge: Some(DEMO_BRIDGE.into()), ..Default::default() },
+        audio: AudioConferencing {
+            enabled: true,
+            bridge: Some(DEMO_BRIDGE.into()),
+            ..Default::default()
+        },
     }
 }
 
@@ -138,12 +159,42 @@ pub fn demo_meetings(organizer: &str, count: usize, now: DateTime<Utc>) -> Vec<D
         .map(|i| {
             let uid = format!("{organizer}-meeting-{i}");
             let (org, start, block, series) = match i % 10 {
-                7 => (organizer.to_string(), now - Duration::days(3), BlockKind::Teams, None),
-                8 => ("someone.else@example.org".to_string(), now + Duration::days(2), BlockKind::Teams, None),
-                9 => (organizer.to_string(), now + Duration::days(4), BlockKind::None, None),
-                3 => (organizer.to_string(), now - Duration::days(14), BlockKind::Teams, Some(10)),
-                n if n % 2 == 0 => (organizer.to_string(), now + Duration::days(1 + i as i64), BlockKind::Teams, None),
-                _ => (organizer.to_string(), now + Duration::days(1 + i as i64), BlockKind::SfB, None),
+                7 => (
+                    organizer.to_string(),
+                    now - Duration::days(3),
+                    BlockKind::Teams,
+                    None,
+                ),
+                8 => (
+                    "someone.else@example.org".to_string(),
+                    now + Duration::days(2),
+                    BlockKind::Teams,
+                    None,
+                ),
+                9 => (
+                    organizer.to_string(),
+                    now + Duration::days(4),
+                    BlockKind::None,
+                    None,
+                ),
+                3 => (
+                    organizer.to_string(),
+                    now - Duration::days(14),
+                    BlockKind::Teams,
+                    Some(10),
+                ),
+                n if n % 2 == 0 => (
+                    organizer.to_string(),
+                    now + Duration::days(1 + i as i64),
+                    BlockKind::Teams,
+                    None,
+                ),
+                _ => (
+                    organizer.to_string(),
+                    now + Duration::days(1 + i as i64),
+                    BlockKind::SfB,
+                    None,
+                ),
             };
             let ics = invitation(&Invitation {
                 uid: &uid,
@@ -154,13 +205,22 @@ pub fn demo_meetings(organizer: &str, count: usize, now: DateTime<Utc>) -> Vec<D
                 weekly_count: series,
                 summary: &format!("Demo meeting {i}"),
             });
-            DemoMeeting { uid, ics, migrates: !matches!(i % 10, 7..=9) }
+            DemoMeeting {
+                uid,
+                ics,
+                migrates: !matches!(i % 10, 7..=9),
+            }
         })
         .collect()
 }
 
 /// Write [`demo_meetings`] into a vdir mailbox, one `<uid>.ics` per meeting.
-pub fn write_mailbox(root: &Path, organizer: &str, count: usize, now: DateTime<Utc>) -> std::io::Result<()> {
+pub fn write_mailbox(
+    root: &Path,
+    organizer: &str,
+    count: usize,
+    now: DateTime<Utc>,
+) -> std::io::Result<()> {
     let dir = root.join(organizer);
     std::fs::create_dir_all(&dir)?;
     for meeting in demo_meetings(organizer, count, now) {
@@ -176,7 +236,9 @@ pub async fn seed(config: &MmsConfig, store: &Store) -> anyhow::Result<()> {
         return Ok(());
     };
     let tenant = DEMO_TENANT;
-    store.create_tenant(&TenantSettings::defaults(tenant)).await?;
+    store
+        .create_tenant(&TenantSettings::defaults(tenant))
+        .await?;
     store.put_bridge(&demo_bridge(tenant)).await?;
     let now = Utc::now();
     for n in 1..=3 {
@@ -185,7 +247,13 @@ pub async fn seed(config: &MmsConfig, store: &Store) -> anyhow::Result<()> {
         if !root.join(&upn).exists() {
             write_mailbox(root, &upn, 20, now)?;
         }
-        let request = MigrationRequest::new(tenant, &upn, SourceMeetingType::All, TargetMeetingType::Teams, Trigger::Manual);
+        let request = MigrationRequest::new(
+            tenant,
+            &upn,
+            SourceMeetingType::All,
+            TargetMeetingType::Teams,
+            Trigger::Manual,
+        );
         let queued = store.enqueue(&request, 0).await?;
         tracing::info!(user = %upn, correlation_id = %queued.correlation_id, "demo migration queued");
     }

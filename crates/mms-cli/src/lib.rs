@@ -17,7 +17,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "mms", version, about = "Meeting Migration Service: the service and its support commands")]
+#[command(
+    name = "mms",
+    version,
+    about = "Meeting Migration Service: the service and its support commands"
+)]
 pub struct Mms {
     /// Configuration file (TOML); `MMS_*` environment variables override it.
     #[arg(long, global = true, env = "MMS_CONFIG")]
@@ -57,12 +61,23 @@ pub enum IcsCommand {
 
 pub fn mms_main() -> ExitCode {
     let cli = Mms::parse();
-    if let MmsCommand::Ics { command: IcsCommand::Rewrite(args) } = &cli.command {
-        let code = ics::run_rewrite(args, &mut std::io::stdin().lock(), &mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+    if let MmsCommand::Ics {
+        command: IcsCommand::Rewrite(args),
+    } = &cli.command
+    {
+        let code = ics::run_rewrite(
+            args,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        );
         return ExitCode::from(code);
     }
     service::init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -72,9 +87,39 @@ pub fn mms_main() -> ExitCode {
     let result = runtime.block_on(async move {
         let config = service::load_config(cli.config.as_deref())?;
         match cli.command {
-            MmsCommand::Worker => service::run(config, service::Roles { worker: true, api: false, demo: false }).await,
-            MmsCommand::Api => service::run(config, service::Roles { worker: false, api: true, demo: false }).await,
-            MmsCommand::All { demo } => service::run(config, service::Roles { worker: true, api: true, demo }).await,
+            MmsCommand::Worker => {
+                service::run(
+                    config,
+                    service::Roles {
+                        worker: true,
+                        api: false,
+                        demo: false,
+                    },
+                )
+                .await
+            }
+            MmsCommand::Api => {
+                service::run(
+                    config,
+                    service::Roles {
+                        worker: false,
+                        api: true,
+                        demo: false,
+                    },
+                )
+                .await
+            }
+            MmsCommand::All { demo } => {
+                service::run(
+                    config,
+                    service::Roles {
+                        worker: true,
+                        api: true,
+                        demo,
+                    },
+                )
+                .await
+            }
             MmsCommand::Status(args) => status::run(config, args).await,
             MmsCommand::Loadgen(args) => loadgen::run(config, args).await,
             MmsCommand::Ics { .. } => unreachable!("handled before the runtime starts"),

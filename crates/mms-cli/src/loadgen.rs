@@ -58,12 +58,19 @@ pub async fn run(base: MmsConfig, args: LoadgenArgs) -> anyhow::Result<()> {
         let result = run_once(&base, &args, workers.max(1)).await?;
         println!(
             "workers={} users={} meetings/user={} -> {:.2}s, {:.0} meetings/s, {} updates sent",
-            result.workers, result.users, result.meetings_per_user, result.seconds, result.meetings_per_second, result.updates_sent
+            result.workers,
+            result.users,
+            result.meetings_per_user,
+            result.seconds,
+            result.meetings_per_second,
+            result.updates_sent
         );
         results.push(result);
     }
     let ratio = match (results.first(), results.last()) {
-        (Some(a), Some(b)) if results.len() > 1 && a.seconds > 0.0 => Some(b.meetings_per_second / a.meetings_per_second),
+        (Some(a), Some(b)) if results.len() > 1 && a.seconds > 0.0 => {
+            Some(b.meetings_per_second / a.meetings_per_second)
+        }
         _ => None,
     };
     let report = serde_json::json!({
@@ -71,27 +78,44 @@ pub async fn run(base: MmsConfig, args: LoadgenArgs) -> anyhow::Result<()> {
         "runs": results,
         "throughput_ratio_last_vs_first": ratio,
     });
-    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", args.out.display()))?;
+    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     println!("results written to {}", args.out.display());
     Ok(())
 }
 
-async fn run_once(base: &MmsConfig, args: &LoadgenArgs, workers: usize) -> anyhow::Result<RunResult> {
+async fn run_once(
+    base: &MmsConfig,
+    args: &LoadgenArgs,
+    workers: usize,
+) -> anyhow::Result<RunResult> {
     let dir = tempfile::tempdir()?;
     let mut config = base.clone();
-    config.namespace = format!("loadgen-{}-{}", std::process::id(), Utc::now().timestamp_millis());
-    config.mailbox = MailboxConfig::Vdir { root: dir.path().join("mailboxes") };
-    config.mail = MailConfig::Maildir { root: dir.path().join("outbox") };
+    config.namespace = format!(
+        "loadgen-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_millis()
+    );
+    config.mailbox = MailboxConfig::Vdir {
+        root: dir.path().join("mailboxes"),
+    };
+    config.mail = MailConfig::Maildir {
+        root: dir.path().join("outbox"),
+    };
     config.queue.coalesce_delay_ms = 0;
     config.queue.block_ms = 20;
     let config = Arc::new(config);
     let store = Store::connect(&config.redis_url, &config.namespace).await?;
     let tenant = "loadgen";
-    store.create_tenant(&TenantSettings::defaults(tenant)).await?;
+    store
+        .create_tenant(&TenantSettings::defaults(tenant))
+        .await?;
     store.put_bridge(&demo::demo_bridge(tenant)).await?;
     let root = dir.path().join("mailboxes");
     let now = Utc::now();
-    let users: Vec<String> = (0..args.users).map(|i| format!("load{i}@loadgen.example")).collect();
+    let users: Vec<String> = (0..args.users)
+        .map(|i| format!("load{i}@loadgen.example"))
+        .collect();
     for upn in &users {
         store.put_user(&demo::demo_user(tenant, upn)).await?;
         demo::write_mailbox(&root, upn, args.meetings, now)?;
@@ -104,17 +128,28 @@ async fn run_once(base: &MmsConfig, args: &LoadgenArgs, workers: usize) -> anyho
     }
     let started = Instant::now();
     for upn in &users {
-        let request = MigrationRequest::new(tenant, upn, SourceMeetingType::All, TargetMeetingType::Teams, Trigger::Manual);
+        let request = MigrationRequest::new(
+            tenant,
+            upn,
+            SourceMeetingType::All,
+            TargetMeetingType::Teams,
+            Trigger::Manual,
+        );
         store.enqueue(&request, 0).await?;
     }
     let deadline = started + Duration::from_secs(args.timeout_secs);
     let rows = loop {
-        let rows = store.list_statuses(tenant, &StatusFilter::default()).await?;
+        let rows = store
+            .list_statuses(tenant, &StatusFilter::default())
+            .await?;
         if rows.len() == users.len() && rows.iter().all(|s| s.state.is_final()) {
             break rows;
         }
         if Instant::now() > deadline {
-            anyhow::bail!("load run with {workers} workers did not finish in {}s", args.timeout_secs);
+            anyhow::bail!(
+                "load run with {workers} workers did not finish in {}s",
+                args.timeout_secs
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -123,7 +158,10 @@ async fn run_once(base: &MmsConfig, args: &LoadgenArgs, workers: usize) -> anyho
         handle.shutdown(Duration::from_secs(5)).await;
     }
     purge_namespace(&store, &config.namespace).await?;
-    let mut per_user: Vec<f64> = rows.iter().map(|s| (s.modified_date - s.create_date).num_milliseconds() as f64 / 1000.0).collect();
+    let mut per_user: Vec<f64> = rows
+        .iter()
+        .map(|s| (s.modified_date - s.create_date).num_milliseconds() as f64 / 1000.0)
+        .collect();
     per_user.sort_by(f64::total_cmp);
     let total = (args.users * args.meetings) as f64;
     Ok(RunResult {
@@ -133,9 +171,18 @@ async fn run_once(base: &MmsConfig, args: &LoadgenArgs, workers: usize) -> anyho
         seconds,
         meetings_per_second: total / seconds,
         updates_sent: rows.iter().map(|s| u64::from(s.invites_update)).sum(),
-        succeeded_users: rows.iter().filter(|s| s.state == mms_core::MigrationState::Succeeded).count(),
-        failed_users: rows.iter().filter(|s| s.state == mms_core::MigrationState::Failed).count(),
-        user_seconds_p50: per_user.get(per_user.len() / 2).copied().unwrap_or_default(),
+        succeeded_users: rows
+            .iter()
+            .filter(|s| s.state == mms_core::MigrationState::Succeeded)
+            .count(),
+        failed_users: rows
+            .iter()
+            .filter(|s| s.state == mms_core::MigrationState::Failed)
+            .count(),
+        user_seconds_p50: per_user
+            .get(per_user.len() / 2)
+            .copied()
+            .unwrap_or_default(),
         user_seconds_max: per_user.last().copied().unwrap_or_default(),
     })
 }
@@ -146,10 +193,19 @@ async fn purge_namespace(store: &Store, namespace: &str) -> anyhow::Result<()> {
     let pattern = format!("{{{namespace}*");
     let mut cursor: u64 = 0;
     loop {
-        let (next, keys): (u64, Vec<String>) =
-            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut conn).await?;
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
         if !keys.is_empty() {
-            redis::cmd("UNLINK").arg(&keys).query_async::<()>(&mut conn).await?;
+            redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<()>(&mut conn)
+                .await?;
         }
         if next == 0 {
             return Ok(());

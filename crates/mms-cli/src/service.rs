@@ -22,8 +22,14 @@ pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MMS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("MMS_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 pub fn load_config(file: Option<&Path>) -> anyhow::Result<MmsConfig> {
@@ -33,16 +39,20 @@ pub fn load_config(file: Option<&Path>) -> anyhow::Result<MmsConfig> {
 /// The name this process uses in the consumer group and on leases: configured, or host + pid.
 pub fn worker_name(config: &MmsConfig) -> String {
     config.worker_name.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
         format!("{host}-{}", std::process::id())
     })
 }
 
 /// Build the worker's services from the configuration.
 pub async fn services(config: Arc<MmsConfig>, store: Store) -> anyhow::Result<Services> {
-    let mailbox = mms_mailbox::mailbox_from_config(&config.mailbox, config.concurrency.per_mailbox_server)
-        .map_err(|e| anyhow::anyhow!("mailbox configuration: {e}"))?;
-    let sender = mms_mail::sender_from_config(&config.mail).map_err(|e| anyhow::anyhow!("mail configuration: {e}"))?;
+    let mailbox =
+        mms_mailbox::mailbox_from_config(&config.mailbox, config.concurrency.per_mailbox_server)
+            .map_err(|e| anyhow::anyhow!("mailbox configuration: {e}"))?;
+    let sender = mms_mail::sender_from_config(&config.mail)
+        .map_err(|e| anyhow::anyhow!("mail configuration: {e}"))?;
     Ok(Services {
         store,
         mailbox,
@@ -57,15 +67,27 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let store = Store::connect(&config.redis_url, &config.namespace)
         .await
-        .with_context(|| format!("cannot connect to Redis at {} (set redis_url or MMS_REDIS_URL)", config.redis_url))?;
-    let metrics_addr: SocketAddr = config.metrics_addr.parse().with_context(|| format!("metrics_addr {:?} is not host:port", config.metrics_addr))?;
+        .with_context(|| {
+            format!(
+                "cannot connect to Redis at {} (set redis_url or MMS_REDIS_URL)",
+                config.redis_url
+            )
+        })?;
+    let metrics_addr: SocketAddr = config
+        .metrics_addr
+        .parse()
+        .with_context(|| format!("metrics_addr {:?} is not host:port", config.metrics_addr))?;
     mms_worker::telemetry::install_exporter(metrics_addr);
     tracing::info!(%metrics_addr, "serving /metrics");
     if roles.demo {
-        crate::demo::seed(&config, &store).await.context("seeding the demo tenant")?;
+        crate::demo::seed(&config, &store)
+            .await
+            .context("seeding the demo tenant")?;
     }
     // A worker cannot run without its connectors; the API alone can, minus the what-if preview.
-    let built = if roles.worker { Some(services(config.clone(), store.clone()).await?) } else if roles.api {
+    let built = if roles.worker {
+        Some(services(config.clone(), store.clone()).await?)
+    } else if roles.api {
         services(config.clone(), store.clone())
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "no mailbox connector: the what-if preview answers 503"))
@@ -81,10 +103,15 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
         _ => None,
     };
     let api = if roles.api {
-        let addr: SocketAddr = config.api_addr.parse().with_context(|| format!("api_addr {:?} is not host:port", config.api_addr))?;
+        let addr: SocketAddr = config
+            .api_addr
+            .parse()
+            .with_context(|| format!("api_addr {:?} is not host:port", config.api_addr))?;
         let mut state = mms_control::ApiState::new(store.clone(), (*config).clone());
         if let Some(services) = built {
-            state = state.with_previewer(Arc::new(mms_worker::preview::MailboxPreviewer::new(services)));
+            state = state.with_previewer(Arc::new(mms_worker::preview::MailboxPreviewer::new(
+                services,
+            )));
         }
         tracing::info!(%addr, "API listening");
         Some(tokio::spawn(mms_control::serve(state, addr)))
@@ -106,13 +133,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

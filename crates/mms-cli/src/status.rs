@@ -28,8 +28,16 @@ pub struct StatusArgs {
 pub async fn run(config: MmsConfig, args: StatusArgs) -> anyhow::Result<()> {
     let store = Store::connect(&config.redis_url, &config.namespace).await?;
     let rows = match &args.identity {
-        Some(user) => store.user_statuses(&args.tenant, &user.to_ascii_lowercase()).await?,
-        None => store.list_statuses(&args.tenant, &StatusFilter::default()).await?,
+        Some(user) => {
+            store
+                .user_statuses(&args.tenant, &user.to_ascii_lowercase())
+                .await?
+        }
+        None => {
+            store
+                .list_statuses(&args.tenant, &StatusFilter::default())
+                .await?
+        }
     };
     if args.summary_only {
         let summary = summarize(&rows);
@@ -83,12 +91,25 @@ pub struct Summary {
 fn summarize(rows: &[MigrationStatus]) -> Summary {
     let mut latest: BTreeMap<&str, &MigrationStatus> = BTreeMap::new();
     for s in rows {
-        latest.entry(&s.user_principal_name).and_modify(|cur| if s.create_date > cur.create_date { *cur = s }).or_insert(s);
+        latest
+            .entry(&s.user_principal_name)
+            .and_modify(|cur| {
+                if s.create_date > cur.create_date {
+                    *cur = s
+                }
+            })
+            .or_insert(s);
     }
-    let mut summary = Summary { by_state: BTreeMap::new(), by_migration_type: BTreeMap::new() };
+    let mut summary = Summary {
+        by_state: BTreeMap::new(),
+        by_migration_type: BTreeMap::new(),
+    };
     for s in latest.values() {
         *summary.by_state.entry(s.state.to_string()).or_default() += 1;
-        *summary.by_migration_type.entry(s.migration_type.to_string()).or_default() += 1;
+        *summary
+            .by_migration_type
+            .entry(s.migration_type.to_string())
+            .or_default() += 1;
     }
     summary
 }

@@ -6,6 +6,7 @@
 //! - [`trigger`]: carrying out a verdict (queue, refuse, record) with its history line.
 //! - [`import`]: user records in CSV or JSON, validated all-or-nothing.
 //! - [`auth`]: bearer tokens, operator and tenant admin.
+//! - [`preview`]: the what-if seam, implemented by the worker crate.
 //! - [`routes`]: the handlers; [`openapi`]: the generated document.
 //!
 //! Start it with [`serve`], or mount [`router`] in another server.
@@ -16,6 +17,7 @@ pub mod events;
 pub mod import;
 pub mod json;
 pub mod openapi;
+pub mod preview;
 pub mod routes;
 pub mod rules;
 pub mod trigger;
@@ -32,13 +34,17 @@ use mms_store::directory::TokenRole;
 use mms_store::{Store, StoreError};
 use tower_http::trace::TraceLayer;
 
+use preview::Previewer;
+
 use routes::{admin, config, directory, events as event_routes, migrations};
 
-/// What every handler shares: the store and the process configuration.
+/// What every handler shares: the store, the process configuration and, when the process can
+/// read mailboxes, the what-if previewer.
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Store,
     pub config: Arc<MmsConfig>,
+    pub previewer: Option<Arc<dyn Previewer>>,
 }
 
 impl ApiState {
@@ -46,7 +52,14 @@ impl ApiState {
         ApiState {
             store,
             config: Arc::new(config),
+            previewer: None,
         }
+    }
+
+    /// Serve `POST .../migrations:preview` with `previewer` (without one it answers 503).
+    pub fn with_previewer(mut self, previewer: Arc<dyn Previewer>) -> Self {
+        self.previewer = Some(previewer);
+        self
     }
 
     /// Store the operator token's hash. With no `api.operator_token` configured, a fresh token is
@@ -108,6 +121,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/v1/tenants/{tenant}/migrations",
             post(migrations::start).get(migrations::list),
+        )
+        .route(
+            "/v1/tenants/{tenant}/migrations:preview",
+            post(migrations::preview),
         )
         .route(
             "/v1/tenants/{tenant}/migrations/summary",

@@ -19,7 +19,7 @@ use crate::routes::{admin, config, directory, events, migrations};
         directory::list_users, directory::get_user, directory::put_user, directory::delete_user,
         directory::import_users, directory::list_bridges, directory::get_bridge, directory::put_bridge,
         events::post_event,
-        migrations::start, migrations::list, migrations::summary, migrations::get_one, migrations::history,
+        migrations::start, migrations::preview, migrations::list, migrations::summary, migrations::get_one, migrations::history,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

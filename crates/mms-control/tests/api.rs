@@ -278,6 +278,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/tenants/{tenant}/bridges/{id}"),
     ("post", "/v1/tenants/{tenant}/events"),
     ("post", "/v1/tenants/{tenant}/migrations"),
+    ("post", "/v1/tenants/{tenant}/migrations:preview"),
     ("get", "/v1/tenants/{tenant}/migrations"),
     ("get", "/v1/tenants/{tenant}/migrations/summary"),
     ("get", "/v1/tenants/{tenant}/migrations/{correlation_id}"),
@@ -297,6 +298,57 @@ fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
+/// Validate `doc` with an independent implementation of OpenAPI 3.1, the `oas3` crate: it must
+/// deserialize into oas3's model (wrong shapes and unknown enum values are errors), declare a
+/// supported version, list exactly [`ROUTES`], and every parameter, request body, response and
+/// schema reference of every operation must resolve within the document.
+fn validate_with_oas3(doc: &Value) {
+    let spec = oas3::from_json(doc.to_string()).expect("oas3 parses the document");
+    let version = spec
+        .validate_version()
+        .expect("a supported OpenAPI version");
+    assert_eq!((version.major, version.minor), (3, 1));
+    let mut listed = BTreeSet::new();
+    for (path, method, operation) in spec.operations() {
+        let name = format!("{method} {path}");
+        listed.insert((method.as_str().to_ascii_lowercase(), path.clone()));
+        assert_eq!(
+            operation.parameters(&spec).expect(&name).len(),
+            operation.parameters.len(),
+            "{name}: every parameter resolves"
+        );
+        let mut media = Vec::new();
+        if let Some(body) = operation.request_body(&spec).expect(&name) {
+            media.extend(body.content.into_iter().map(|(_, m)| m));
+        }
+        let declared = operation.responses.as_ref().map_or(0, |r| r.len());
+        let responses = operation.responses(&spec);
+        assert!(declared > 0, "{name} declares responses");
+        assert_eq!(responses.len(), declared, "{name}: every response resolves");
+        media.extend(
+            responses
+                .into_iter()
+                .flat_map(|(_, r)| r.content.into_iter().map(|(_, m)| m)),
+        );
+        for content in media {
+            content
+                .schema(&spec)
+                .unwrap_or_else(|e| panic!("{name}: a schema does not resolve: {e}"));
+        }
+    }
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(listed, expected, "oas3 sees exactly the routes served");
+    let components = spec.components.as_ref().expect("components");
+    for (name, schema) in &components.schemas {
+        schema
+            .resolve(&spec)
+            .unwrap_or_else(|e| panic!("schema {name} does not resolve: {e}"));
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_is_valid_and_lists_every_route() {
     let api = Api::start(1 << 20).await;
@@ -310,6 +362,7 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         parsed.paths.paths.len(),
         doc["paths"].as_object().unwrap().len()
     );
+    validate_with_oas3(&doc);
 
     let mut listed = BTreeSet::new();
     let mut operation_ids = BTreeSet::new();

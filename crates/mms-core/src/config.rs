@@ -125,9 +125,18 @@ impl Default for MmsConfig {
             worker_name: None,
             metrics_addr: "127.0.0.1:9464".into(),
             api_addr: "127.0.0.1:8080".into(),
-            mailbox: MailboxConfig::Vdir { root: "var/mailboxes".into() },
-            mail: MailConfig::Maildir { root: "var/outbox".into() },
-            queue: QueueConfig { coalesce_delay_ms: 5_000, claim_idle_ms: 30_000, block_ms: 1_000, batch: 8 },
+            mailbox: MailboxConfig::Vdir {
+                root: "var/mailboxes".into(),
+            },
+            mail: MailConfig::Maildir {
+                root: "var/outbox".into(),
+            },
+            queue: QueueConfig {
+                coalesce_delay_ms: 5_000,
+                claim_idle_ms: 30_000,
+                block_ms: 1_000,
+                batch: 8,
+            },
             retry: RetryConfig {
                 max_retries: 9,
                 // Nine retries spread over about 24 hours, as the vendor does.
@@ -141,9 +150,15 @@ impl Default for MmsConfig {
                 search_page_size: 100,
                 supervisor_idle_secs: 60,
             },
-            lease: LeaseConfig { ttl_ms: 30_000, renew_divisor: 3 },
+            lease: LeaseConfig {
+                ttl_ms: 30_000,
+                renew_divisor: 3,
+            },
             meetings: MeetingTemplates::default(),
-            api: ApiConfig { operator_token: None, body_limit_bytes: 16 * 1024 * 1024 },
+            api: ApiConfig {
+                operator_token: None,
+                body_limit_bytes: 16 * 1024 * 1024,
+            },
         }
     }
 }
@@ -155,7 +170,9 @@ impl MmsConfig {
         if let Some(path) = file {
             fig = fig.merge(Toml::file_exact(path));
         }
-        fig.merge(Env::prefixed("MMS_").split("__")).extract().map_err(Box::new)
+        fig.merge(Env::prefixed("MMS_").split("__"))
+            .extract()
+            .map_err(Box::new)
     }
 
     /// Delay before retry number `retry` (1-based).
@@ -184,7 +201,9 @@ mod tests {
         .unwrap();
         let cfg = MmsConfig::load(Some(&file)).unwrap();
         assert_eq!(cfg.namespace, "t1");
-        assert!(matches!(cfg.mailbox, MailboxConfig::Caldav { ref calendar_url, .. } if calendar_url == "http://x/{user}/cal/"));
+        assert!(
+            matches!(cfg.mailbox, MailboxConfig::Caldav { ref calendar_url, .. } if calendar_url == "http://x/{user}/cal/")
+        );
         assert_eq!(cfg.retry.max_retries, 9);
     }
 

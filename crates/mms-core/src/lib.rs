@@ -12,6 +12,7 @@ pub mod directory;
 pub mod mailbox;
 pub mod meeting_service;
 pub mod model;
+pub mod preview;
 pub mod send;
 
 pub use coordinates::{Coordinates, DialInNumber, OnlineMeetingKind};

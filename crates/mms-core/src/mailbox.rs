@@ -49,7 +49,10 @@ pub enum MailboxError {
 impl MailboxError {
     /// Permanent errors fail the migration at once instead of being retried (P7).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, MailboxError::MailboxNotFound(_) | MailboxError::Unauthorized(_))
+        matches!(
+            self,
+            MailboxError::MailboxNotFound(_) | MailboxError::Unauthorized(_)
+        )
     }
 }
 
@@ -69,5 +72,11 @@ pub trait Mailbox: Send + Sync {
     async fn get(&self, user: &str, href: &str) -> Result<MailboxItem, MailboxError>;
 
     /// Replace a resource only if it still has `if_match`; returns the new ETag.
-    async fn put(&self, user: &str, href: &str, ics: &str, if_match: &str) -> Result<String, MailboxError>;
+    async fn put(
+        &self,
+        user: &str,
+        href: &str,
+        ics: &str,
+        if_match: &str,
+    ) -> Result<String, MailboxError>;
 }

@@ -95,19 +95,31 @@ fn digits(seed: &[u8], n: usize) -> String {
 impl MeetingService for TemplateMeetingService {
     async fn mint(&self, req: &MintRequest<'_>) -> Result<Coordinates, MeetingServiceError> {
         let org = req.organizer;
-        let seed = format!("{}\n{}\n{}\n{:?}", org.tenant, org.upn, req.meeting_uid, req.kind);
+        let seed = format!(
+            "{}\n{}\n{}\n{:?}",
+            org.tenant, org.upn, req.meeting_uid, req.kind
+        );
         let (meeting_id, template, passcode) = match req.kind {
             OnlineMeetingKind::Teams => {
                 let id = digits(seed.as_bytes(), 12);
                 let grouped = format!("{} {} {} {}", &id[0..3], &id[3..6], &id[6..9], &id[9..12]);
                 let pass = self.templates.passcode.then(|| {
                     let h = Sha256::digest(format!("pass\n{seed}").as_bytes());
-                    h.iter().take(6).map(|b| char::from(b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"[(*b as usize) % 56])).collect()
+                    h.iter()
+                        .take(6)
+                        .map(|b| {
+                            char::from(
+                                b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+                                    [(*b as usize) % 56],
+                            )
+                        })
+                        .collect()
                 });
                 (grouped, &self.templates.teams_join_url, pass)
             }
             OnlineMeetingKind::SfB => {
-                let id: String = hex::encode(&Sha256::digest(seed.as_bytes())[..4]).to_ascii_uppercase();
+                let id: String =
+                    hex::encode(&Sha256::digest(seed.as_bytes())[..4]).to_ascii_uppercase();
                 (id, &self.templates.sfb_join_url, None)
             }
         };
@@ -122,8 +134,15 @@ impl MeetingService for TemplateMeetingService {
                 if let Some(default) = &audio.default_toll_number {
                     numbers.sort_by_key(|n| n.number != *default);
                 }
-                let conf = audio.conference_id.clone().unwrap_or_else(|| digits(format!("conf\n{}\n{}", org.tenant, org.upn).as_bytes(), 9));
-                let find = Self::fill(&self.templates.find_local_number_url, &org.tenant, &org.upn, &url_id);
+                let conf = audio.conference_id.clone().unwrap_or_else(|| {
+                    digits(format!("conf\n{}\n{}", org.tenant, org.upn).as_bytes(), 9)
+                });
+                let find = Self::fill(
+                    &self.templates.find_local_number_url,
+                    &org.tenant,
+                    &org.upn,
+                    &url_id,
+                );
                 (numbers, Some(conf), Some(find))
             }
             _ => (Vec::new(), None, None),
@@ -155,7 +174,12 @@ mod tests {
             home: Default::default(),
             mailbox: Default::default(),
             teams_upgrade_mode: Default::default(),
-            audio: AudioConferencing { enabled, bridge: Some("b1".into()), conference_id: Some("123456789".into()), ..Default::default() },
+            audio: AudioConferencing {
+                enabled,
+                bridge: Some("b1".into()),
+                conference_id: Some("123456789".into()),
+                ..Default::default()
+            },
         }
     }
 
@@ -164,7 +188,11 @@ mod tests {
             tenant: "contoso".into(),
             id: "b1".into(),
             name: "Main".into(),
-            numbers: vec![DialInNumber { number: "+1 206 555 0100".into(), label: "Seattle (Toll)".into(), toll_free: false }],
+            numbers: vec![DialInNumber {
+                number: "+1 206 555 0100".into(),
+                label: "Seattle (Toll)".into(),
+                toll_free: false,
+            }],
         }
     }
 
@@ -173,7 +201,12 @@ mod tests {
         let svc = TemplateMeetingService::default();
         let u = user(true);
         let b = bridge();
-        let req = |uid| MintRequest { organizer: &u, bridge: Some(&b), kind: OnlineMeetingKind::Teams, meeting_uid: uid };
+        let req = |uid| MintRequest {
+            organizer: &u,
+            bridge: Some(&b),
+            kind: OnlineMeetingKind::Teams,
+            meeting_uid: uid,
+        };
         let a1 = svc.mint(&req("a")).await.unwrap();
         assert_eq!(a1, svc.mint(&req("a")).await.unwrap());
         assert_ne!(a1.join_url, svc.mint(&req("b")).await.unwrap().join_url);
@@ -186,7 +219,15 @@ mod tests {
         let svc = TemplateMeetingService::default();
         let u = user(false);
         let b = bridge();
-        let c = svc.mint(&MintRequest { organizer: &u, bridge: Some(&b), kind: OnlineMeetingKind::Teams, meeting_uid: "a" }).await.unwrap();
+        let c = svc
+            .mint(&MintRequest {
+                organizer: &u,
+                bridge: Some(&b),
+                kind: OnlineMeetingKind::Teams,
+                meeting_uid: "a",
+            })
+            .await
+            .unwrap();
         assert!(c.dial_in.is_empty());
         assert!(c.conference_id.is_none());
     }

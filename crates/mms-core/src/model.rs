@@ -109,8 +109,12 @@ pub enum Trigger {
 impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Trigger::MovedToCloud { move_to_teams: true } => f.write_str("T1a MovedToCloud MoveToTeams"),
-            Trigger::MovedToCloud { move_to_teams: false } => f.write_str("T1b MovedToCloud"),
+            Trigger::MovedToCloud {
+                move_to_teams: true,
+            } => f.write_str("T1a MovedToCloud MoveToTeams"),
+            Trigger::MovedToCloud {
+                move_to_teams: false,
+            } => f.write_str("T1b MovedToCloud"),
             Trigger::AudioConferencing { change } => write!(f, "T2 AudioConferencing {change}"),
             Trigger::UpgradePolicy { mode } => write!(f, "T3 TeamsUpgradePolicy {mode}"),
             Trigger::Manual => f.write_str("T4 Start-CsExMeetingMigration"),
@@ -263,29 +267,63 @@ mod tests {
     fn migration_type_follows_the_vendor_table() {
         use SourceMeetingType as S;
         use TargetMeetingType as T;
-        assert_eq!(MigrationType::derive(S::SfB, T::Teams), MigrationType::SfbToTeams);
-        assert_eq!(MigrationType::derive(S::Teams, T::Teams), MigrationType::TeamsToTeams);
-        assert_eq!(MigrationType::derive(S::All, T::Teams), MigrationType::AllToTeams);
+        assert_eq!(
+            MigrationType::derive(S::SfB, T::Teams),
+            MigrationType::SfbToTeams
+        );
+        assert_eq!(
+            MigrationType::derive(S::Teams, T::Teams),
+            MigrationType::TeamsToTeams
+        );
+        assert_eq!(
+            MigrationType::derive(S::All, T::Teams),
+            MigrationType::AllToTeams
+        );
         for s in [S::All, S::SfB, S::Teams] {
-            assert_eq!(MigrationType::derive(s, T::Current), MigrationType::ToSameType);
+            assert_eq!(
+                MigrationType::derive(s, T::Current),
+                MigrationType::ToSameType
+            );
         }
     }
 
     #[test]
     fn enums_parse_case_insensitively_and_name_the_accepted_values() {
-        assert_eq!("sfb".parse::<SourceMeetingType>().unwrap(), SourceMeetingType::SfB);
+        assert_eq!(
+            "sfb".parse::<SourceMeetingType>().unwrap(),
+            SourceMeetingType::SfB
+        );
         let err = "Zoom".parse::<SourceMeetingType>().unwrap_err();
-        assert_eq!(err.to_string(), "SourceMeetingType must be one of All SfB Teams, not \"Zoom\"");
+        assert_eq!(
+            err.to_string(),
+            "SourceMeetingType must be one of All SfB Teams, not \"Zoom\""
+        );
     }
 
     #[test]
     fn status_serializes_with_vendor_field_names() {
-        let req = MigrationRequest::new("t", "U@X.COM", SourceMeetingType::All, TargetMeetingType::Teams, Trigger::Manual);
+        let req = MigrationRequest::new(
+            "t",
+            "U@X.COM",
+            SourceMeetingType::All,
+            TargetMeetingType::Teams,
+            Trigger::Manual,
+        );
         let json = serde_json::to_value(MigrationStatus::pending(&req, "id", Utc::now())).unwrap();
         for field in [
-            "UserPrincipalName", "UserId", "CorrelationId", "State", "MigrationType", "TotalMeeting",
-            "SucceededMeeting", "FailedMeeting", "InvitesUpdate", "RetryCount", "LastMessage",
-            "CreateDate", "ModifiedDate",
+            "UserPrincipalName",
+            "UserId",
+            "CorrelationId",
+            "State",
+            "MigrationType",
+            "TotalMeeting",
+            "SucceededMeeting",
+            "FailedMeeting",
+            "InvitesUpdate",
+            "RetryCount",
+            "LastMessage",
+            "CreateDate",
+            "ModifiedDate",
         ] {
             assert!(json.get(field).is_some(), "missing {field}");
         }

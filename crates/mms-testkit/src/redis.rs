@@ -17,7 +17,12 @@ impl RedisServer {
     /// restart keeps what was acknowledged.
     pub async fn start(aof: bool) -> RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut server = RedisServer { port: free_port(), aof, dir, child: None };
+        let mut server = RedisServer {
+            port: free_port(),
+            aof,
+            dir,
+            child: None,
+        };
         server.spawn().await;
         server
     }
@@ -32,11 +37,16 @@ impl RedisServer {
 
     async fn spawn(&mut self) {
         let mut cmd = Command::new("redis-server");
-        cmd.arg("--port").arg(self.port.to_string())
-            .arg("--bind").arg("127.0.0.1")
-            .arg("--dir").arg(self.dir.path())
-            .arg("--save").arg("")
-            .arg("--daemonize").arg("no")
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--save")
+            .arg("")
+            .arg("--daemonize")
+            .arg("no")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if self.aof {
@@ -44,7 +54,10 @@ impl RedisServer {
         } else {
             cmd.args(["--appendonly", "no"]);
         }
-        self.child = Some(cmd.spawn().expect("redis-server is not installed: run `make deps`"));
+        self.child = Some(
+            cmd.spawn()
+                .expect("redis-server is not installed: run `make deps`"),
+        );
         wait_for_port(self.port, 20).await;
     }
 

@@ -52,11 +52,26 @@ impl Actor for Dispatcher {
     type State = DispatcherState;
     type Arguments = Services;
 
-    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, services: Services) -> Result<DispatcherState, ActorProcessingErr> {
-        Ok(DispatcherState { services, supervisors: HashMap::new(), in_flight: HashMap::new(), last_claim: None, last_depth: None })
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        services: Services,
+    ) -> Result<DispatcherState, ActorProcessingErr> {
+        Ok(DispatcherState {
+            services,
+            supervisors: HashMap::new(),
+            in_flight: HashMap::new(),
+            last_claim: None,
+            last_depth: None,
+        })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: DispatcherMsg, state: &mut DispatcherState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: DispatcherMsg,
+        state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             DispatcherMsg::Poll(reply) => {
                 let routed = match poll_round(&myself, state).await {
@@ -92,8 +107,15 @@ impl Actor for Dispatcher {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, _myself: ActorRef<Self::Msg>, event: SupervisionEvent, state: &mut DispatcherState) -> Result<(), ActorProcessingErr> {
-        if let SupervisionEvent::ActorFailed(cell, _) | SupervisionEvent::ActorTerminated(cell, _, _) = &event {
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, _)
+        | SupervisionEvent::ActorTerminated(cell, _, _) = &event
+        {
             let gone: Vec<String> = state
                 .supervisors
                 .iter()
@@ -112,20 +134,32 @@ impl Actor for Dispatcher {
     }
 }
 
-async fn poll_round(myself: &ActorRef<DispatcherMsg>, state: &mut DispatcherState) -> Result<usize, mms_store::StoreError> {
+async fn poll_round(
+    myself: &ActorRef<DispatcherMsg>,
+    state: &mut DispatcherState,
+) -> Result<usize, mms_store::StoreError> {
     let services = state.services.clone();
     let store = &services.store;
     let cfg = &services.config;
     store.promote_due(Utc::now().timestamp_millis()).await?;
-    if state.last_depth.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+    if state
+        .last_depth
+        .is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
+    {
         state.last_depth = Some(Instant::now());
         for depth in store.queue_depth().await? {
-            metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "ready").set(depth.ready as f64);
-            metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "pending").set(depth.pending as f64);
-            metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "delayed").set(depth.delayed as f64);
+            metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "ready")
+                .set(depth.ready as f64);
+            metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "pending")
+                .set(depth.pending as f64);
+            metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "delayed")
+                .set(depth.delayed as f64);
         }
     }
-    let room = cfg.concurrency.per_worker.saturating_sub(state.total_in_flight());
+    let room = cfg
+        .concurrency
+        .per_worker
+        .saturating_sub(state.total_in_flight());
     if room == 0 {
         return Ok(0);
     }
@@ -134,7 +168,11 @@ async fn poll_round(myself: &ActorRef<DispatcherMsg>, state: &mut DispatcherStat
     let claim_every = Duration::from_millis((cfg.queue.claim_idle_ms / 2).max(100));
     if state.last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
         state.last_claim = Some(Instant::now());
-        deliveries.extend(store.claim_stale(&services.worker_name, cfg.queue.claim_idle_ms, per_tenant).await?);
+        deliveries.extend(
+            store
+                .claim_stale(&services.worker_name, cfg.queue.claim_idle_ms, per_tenant)
+                .await?,
+        );
     }
     deliveries.extend(store.read_ready(&services.worker_name, per_tenant).await?);
     let routed = deliveries.len();
@@ -151,7 +189,11 @@ async fn route(myself: &ActorRef<DispatcherMsg>, state: &mut DispatcherState, de
         let supervisor = match state.supervisors.get(&tenant) {
             Some(s) => s.clone(),
             None => {
-                let args = SupervisorArgs { tenant: tenant.clone(), services: state.services.clone(), dispatcher: myself.clone() };
+                let args = SupervisorArgs {
+                    tenant: tenant.clone(),
+                    services: state.services.clone(),
+                    dispatcher: myself.clone(),
+                };
                 match Actor::spawn_linked(None, TenantSupervisor, args, myself.get_cell()).await {
                     Ok((s, _)) => {
                         state.supervisors.insert(tenant.clone(), s.clone());
@@ -193,7 +235,11 @@ pub struct WorkerHandle {
 impl WorkerHandle {
     /// Tenants with a live supervisor in this worker.
     pub async fn supervised_tenants(&self) -> Vec<String> {
-        match self.dispatcher.call(DispatcherMsg::Supervisors, Some(Duration::from_secs(10))).await {
+        match self
+            .dispatcher
+            .call(DispatcherMsg::Supervisors, Some(Duration::from_secs(10)))
+            .await
+        {
             Ok(CallResult::Success(tenants)) => tenants,
             _ => Vec::new(),
         }
@@ -220,7 +266,10 @@ pub async fn run_worker(services: Services) -> anyhow::Result<WorkerHandle> {
             if *stopped.borrow() {
                 return;
             }
-            let routed = match poll_ref.call(DispatcherMsg::Poll, Some(Duration::from_secs(60))).await {
+            let routed = match poll_ref
+                .call(DispatcherMsg::Poll, Some(Duration::from_secs(60)))
+                .await
+            {
                 Ok(CallResult::Success(n)) => n,
                 Ok(_) => 0,
                 Err(_) => return,
@@ -233,5 +282,10 @@ pub async fn run_worker(services: Services) -> anyhow::Result<WorkerHandle> {
             }
         }
     });
-    Ok(WorkerHandle { dispatcher, stop, poller, actor })
+    Ok(WorkerHandle {
+        dispatcher,
+        stop,
+        poller,
+        actor,
+    })
 }

@@ -50,16 +50,27 @@ impl Actor for MigrationActor {
     type State = MigrationArgs;
     type Arguments = MigrationArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: MigrationArgs) -> Result<MigrationArgs, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: MigrationArgs,
+    ) -> Result<MigrationArgs, ActorProcessingErr> {
         myself.send_message(MigrationMsg::Run)?;
         Ok(args)
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, _msg: MigrationMsg, state: &mut MigrationArgs) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        _msg: MigrationMsg,
+        state: &mut MigrationArgs,
+    ) -> Result<(), ActorProcessingErr> {
         let req = &state.delivery.request;
         let span = tracing::info_span!("migration", tenant = %req.tenant, user = %req.user, correlation_id = %req.correlation_id);
         let started = std::time::Instant::now();
-        let outcome = run_attempt(&state.services, &state.delivery, &state.retry).instrument(span).await;
+        let outcome = run_attempt(&state.services, &state.delivery, &state.retry)
+            .instrument(span)
+            .await;
         metrics::histogram!(MIGRATION_SECONDS).record(started.elapsed().as_secs_f64());
         let label = match &outcome {
             AttemptOutcome::Final(MigrationState::Succeeded) => "succeeded",
@@ -71,23 +82,43 @@ impl Actor for MigrationActor {
             AttemptOutcome::StoreUnavailable(_) => "store_unavailable",
         };
         metrics::counter!(MIGRATIONS_TOTAL, "outcome" => label).increment(1);
-        state.supervisor.send_message(SupervisorMsg::ChildDone { child: myself.get_id(), outcome })?;
+        state.supervisor.send_message(SupervisorMsg::ChildDone {
+            child: myself.get_id(),
+            outcome,
+        })?;
         myself.stop(None);
         Ok(())
     }
 }
 
 /// One attempt at one request.
-pub async fn run_attempt(services: &Services, delivery: &Delivery, retry: &RetryPolicy) -> AttemptOutcome {
+pub async fn run_attempt(
+    services: &Services,
+    delivery: &Delivery,
+    retry: &RetryPolicy,
+) -> AttemptOutcome {
     let store = &services.store;
     let req = &delivery.request;
     let cfg = &services.config;
-    let lease = match store.acquire_lease(&req.tenant, &req.user, &services.worker_name, cfg.lease.ttl_ms).await {
+    let lease = match store
+        .acquire_lease(
+            &req.tenant,
+            &req.user,
+            &services.worker_name,
+            cfg.lease.ttl_ms,
+        )
+        .await
+    {
         Ok(Some(lease)) => lease,
         Ok(None) => return AttemptOutcome::LeaseBusy,
         Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
     };
-    let keeper = LeaseKeeper::start(store.clone(), lease.clone(), cfg.lease.ttl_ms, cfg.lease.renew_divisor);
+    let keeper = LeaseKeeper::start(
+        store.clone(),
+        lease.clone(),
+        cfg.lease.ttl_ms,
+        cfg.lease.renew_divisor,
+    );
     let outcome = run_under_lease(services, delivery, retry, &lease, &keeper).await;
     if outcome != AttemptOutcome::LeaseLost {
         if let Err(e) = store.release_lease(&lease).await {
@@ -123,13 +154,23 @@ async fn run_under_lease(
         Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
     };
     let req = &request;
-    let attempt = Attempt { services, request: req, lease, keeper, now };
+    let attempt = Attempt {
+        services,
+        request: req,
+        lease,
+        keeper,
+        now,
+    };
     let result = async {
         let (organizer, bridge) = pipeline::load_organizer(services, req).await?;
         status.user_id = organizer.user_id.clone();
         status.state = MigrationState::InProgress;
         status.held_reason = None;
-        status.last_message = format!("Started by {} (attempt {})", services.worker_name, status.retry_count + 1);
+        status.last_message = format!(
+            "Started by {} (attempt {})",
+            services.worker_name,
+            status.retry_count + 1
+        );
         status.modified_date = Utc::now();
         store.write_status(lease, &status).await?;
         history(services, req, "Started", &status.last_message).await;
@@ -148,19 +189,28 @@ async fn run_under_lease(
             status.last_message = message;
             AttemptOutcome::Final(MigrationState::Failed)
         }
-        Err(RunError::Transient(message)) => match retry.after_failure(status.retry_count, Utc::now()) {
-            RetryDecision::RetryAt { retry: n, at } => {
-                status.state = MigrationState::Pending;
-                status.retry_count = n;
-                status.last_message = format!("Retry {n} of {} scheduled at {}: {message}", retry.max_retries, at.to_rfc3339());
-                AttemptOutcome::RetryAt { due_ms: at.timestamp_millis() }
+        Err(RunError::Transient(message)) => {
+            match retry.after_failure(status.retry_count, Utc::now()) {
+                RetryDecision::RetryAt { retry: n, at } => {
+                    status.state = MigrationState::Pending;
+                    status.retry_count = n;
+                    status.last_message = format!(
+                        "Retry {n} of {} scheduled at {}: {message}",
+                        retry.max_retries,
+                        at.to_rfc3339()
+                    );
+                    AttemptOutcome::RetryAt {
+                        due_ms: at.timestamp_millis(),
+                    }
+                }
+                RetryDecision::GiveUp => {
+                    status.state = MigrationState::Failed;
+                    status.last_message =
+                        format!("Failed after {} retries: {message}", retry.max_retries);
+                    AttemptOutcome::Final(MigrationState::Failed)
+                }
             }
-            RetryDecision::GiveUp => {
-                status.state = MigrationState::Failed;
-                status.last_message = format!("Failed after {} retries: {message}", retry.max_retries);
-                AttemptOutcome::Final(MigrationState::Failed)
-            }
-        },
+        }
     };
     status.modified_date = Utc::now();
     match store.write_status(lease, &status).await {
@@ -178,14 +228,23 @@ async fn run_under_lease(
 }
 
 /// History is best-effort: a migration does not fail because its history line could not be written.
-pub async fn history(services: &Services, req: &mms_core::MigrationRequest, event: &str, message: &str) {
+pub async fn history(
+    services: &Services,
+    req: &mms_core::MigrationRequest,
+    event: &str,
+    message: &str,
+) {
     let ev = mms_store::history::HistoryEvent {
         at: Utc::now(),
         correlation_id: req.correlation_id.clone(),
         event: event.to_string(),
         message: message.to_string(),
     };
-    if let Err(e) = services.store.append_history(&req.tenant, &req.user, &ev).await {
+    if let Err(e) = services
+        .store
+        .append_history(&req.tenant, &req.user, &ev)
+        .await
+    {
         tracing::warn!(error = %e, "history not written");
     }
 }

@@ -17,11 +17,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
-use mms_core::{
-    MailboxError, MailboxItem, MeetingOutcome, MeetingOutcomeKind, MigrationRequest, MigrationStatus,
-    MintRequest, OnlineMeetingKind, TargetMeetingType, UserProfile,
-};
 use mms_core::{Bridge, MailboxLocation, SendError};
+use mms_core::{
+    MailboxError, MailboxItem, MeetingOutcome, MeetingOutcomeKind, MigrationRequest,
+    MigrationStatus, MintRequest, OnlineMeetingKind, TargetMeetingType, UserProfile,
+};
 use mms_ical::Selected;
 use mms_store::lease::Lease;
 use mms_store::progress::{JournalEntry, MeetingStage};
@@ -95,13 +95,19 @@ impl Attempt<'_> {
     async fn record(&self, key: &str, entry: JournalEntry) -> Result<JournalEntry, RunError> {
         self.check_lease()?;
         let r = &self.request;
-        self.services.store.record_meeting(self.lease, &r.correlation_id, key, &entry).await?;
+        self.services
+            .store
+            .record_meeting(self.lease, &r.correlation_id, key, &entry)
+            .await?;
         Ok(entry)
     }
 }
 
 /// Look up the organizer and refuse what MMS cannot migrate (X1) before touching the mailbox.
-pub async fn load_organizer(services: &Services, request: &MigrationRequest) -> Result<(UserProfile, Option<Bridge>), RunError> {
+pub async fn load_organizer(
+    services: &Services,
+    request: &MigrationRequest,
+) -> Result<(UserProfile, Option<Bridge>), RunError> {
     let store = &services.store;
     let profile = store.user(&request.tenant, &request.user).await?.ok_or_else(|| {
         RunError::Permanent(format!(
@@ -132,14 +138,21 @@ pub async fn migrate_mailbox(
 ) -> Result<HashMap<String, JournalEntry>, RunError> {
     let services = attempt.services;
     let request = attempt.request;
-    let mut journal = services.store.journal(&request.tenant, &request.correlation_id).await?;
+    let mut journal = services
+        .store
+        .journal(&request.tenant, &request.correlation_id)
+        .await?;
     let page_size = services.config.concurrency.search_page_size.max(1);
     let parallel = services.config.concurrency.meetings_per_user.max(1);
     let mut cursor = None;
     loop {
         attempt.check_lease()?;
         let timer = StageTimer::start("search");
-        let page = match services.mailbox.search(&request.user, attempt.now, cursor.take(), page_size).await {
+        let page = match services
+            .mailbox
+            .search(&request.user, attempt.now, cursor.take(), page_size)
+            .await
+        {
             Ok(page) => {
                 timer.finish("ok");
                 page
@@ -163,7 +176,10 @@ pub async fn migrate_mailbox(
         let results: Vec<(String, Result<JournalEntry, RunError>)> = stream::iter(todo)
             .map(|(item, prior)| async move {
                 let href = item.href.clone();
-                (href, migrate_meeting(attempt, organizer, bridge, item, prior).await)
+                (
+                    href,
+                    migrate_meeting(attempt, organizer, bridge, item, prior).await,
+                )
             })
             .buffer_unordered(parallel)
             .collect()
@@ -202,7 +218,10 @@ pub async fn migrate_mailbox(
 }
 
 fn is_final(stage: MeetingStage) -> bool {
-    matches!(stage, MeetingStage::Skipped | MeetingStage::Unchanged | MeetingStage::Sent | MeetingStage::Failed)
+    matches!(
+        stage,
+        MeetingStage::Skipped | MeetingStage::Unchanged | MeetingStage::Sent | MeetingStage::Failed
+    )
 }
 
 fn entry(stage: MeetingStage, uid: &str, summary: &str, reason: impl Into<String>) -> JournalEntry {
@@ -240,35 +259,84 @@ async fn migrate_meeting(
                 timer.finish("skipped");
                 metrics::counter!(MEETINGS_TOTAL, "outcome" => "skipped").increment(1);
                 let uid = skip.uid.unwrap_or_default();
-                return attempt.record(&key, entry(MeetingStage::Skipped, &uid, &skip.summary, skip.reason.to_string())).await;
+                return attempt
+                    .record(
+                        &key,
+                        entry(
+                            MeetingStage::Skipped,
+                            &uid,
+                            &skip.summary,
+                            skip.reason.to_string(),
+                        ),
+                    )
+                    .await;
             }
             Err(e) => {
                 timer.finish("error");
                 metrics::counter!(MEETINGS_TOTAL, "outcome" => "failed").increment(1);
-                return attempt.record(&key, entry(MeetingStage::Failed, "", "", format!("unreadable iCalendar: {e}"))).await;
+                return attempt
+                    .record(
+                        &key,
+                        entry(
+                            MeetingStage::Failed,
+                            "",
+                            "",
+                            format!("unreadable iCalendar: {e}"),
+                        ),
+                    )
+                    .await;
             }
         };
         let kind = match request.target {
             TargetMeetingType::Teams => OnlineMeetingKind::Teams,
             TargetMeetingType::Current => selection.kind,
         };
-        let mint = MintRequest { organizer, bridge, kind, meeting_uid: &selection.uid };
-        let coords = services.meetings.mint(&mint).await.map_err(|e| RunError::Transient(e.to_string()))?;
+        let mint = MintRequest {
+            organizer,
+            bridge,
+            kind,
+            meeting_uid: &selection.uid,
+        };
+        let coords = services
+            .meetings
+            .mint(&mint)
+            .await
+            .map_err(|e| RunError::Transient(e.to_string()))?;
         let rewritten = match mms_ical::rewrite(&item.ics, &coords, attempt.now) {
             Ok(r) => r,
             Err(e) => {
                 timer.finish("error");
                 metrics::counter!(MEETINGS_TOTAL, "outcome" => "failed").increment(1);
                 return attempt
-                    .record(&key, entry(MeetingStage::Failed, &selection.uid, &selection.summary, format!("cannot rewrite: {e}")))
+                    .record(
+                        &key,
+                        entry(
+                            MeetingStage::Failed,
+                            &selection.uid,
+                            &selection.summary,
+                            format!("cannot rewrite: {e}"),
+                        ),
+                    )
                     .await;
             }
         };
-        timer.finish(if rewritten.changed { "changed" } else { "unchanged" });
-        let saved_by_us = matches!(prior.as_ref().map(|p| p.stage), Some(MeetingStage::Saving | MeetingStage::Saved));
+        timer.finish(if rewritten.changed {
+            "changed"
+        } else {
+            "unchanged"
+        });
+        let saved_by_us = matches!(
+            prior.as_ref().map(|p| p.stage),
+            Some(MeetingStage::Saving | MeetingStage::Saved)
+        );
         if !rewritten.changed && !saved_by_us {
             metrics::counter!(MEETINGS_TOTAL, "outcome" => "unchanged").increment(1);
-            let mut e = entry(MeetingStage::Unchanged, &selection.uid, &selection.summary, "already carries the target coordinates");
+            let mut e = entry(
+                MeetingStage::Unchanged,
+                &selection.uid,
+                &selection.summary,
+                "already carries the target coordinates",
+            );
             e.sequence = rewritten.sequence;
             return attempt.record(&key, e).await;
         }
@@ -277,7 +345,11 @@ async fn migrate_meeting(
         let stored_ics = if rewritten.changed {
             prior = Some(attempt.record(&key, progress.clone()).await?);
             let timer = StageTimer::start("save");
-            match services.mailbox.put(user, &item.href, &rewritten.ics, &item.etag).await {
+            match services
+                .mailbox
+                .put(user, &item.href, &rewritten.ics, &item.etag)
+                .await
+            {
                 Ok(etag) => {
                     timer.finish("ok");
                     progress.stage = MeetingStage::Saved;
@@ -294,7 +366,15 @@ async fn migrate_meeting(
                     timer.finish("gone");
                     metrics::counter!(MEETINGS_TOTAL, "outcome" => "skipped").increment(1);
                     return attempt
-                        .record(&key, entry(MeetingStage::Skipped, &selection.uid, &selection.summary, "deleted by its organizer during the migration"))
+                        .record(
+                            &key,
+                            entry(
+                                MeetingStage::Skipped,
+                                &selection.uid,
+                                &selection.summary,
+                                "deleted by its organizer during the migration",
+                            ),
+                        )
                         .await;
                 }
                 Err(e) => {
@@ -308,15 +388,23 @@ async fn migrate_meeting(
         };
         return send_update(attempt, &key, &stored_ics, progress).await;
     }
-    Err(RunError::Transient(format!("meeting {key} changed under us {MAX_CONFLICTS} times in a row; will retry")))
+    Err(RunError::Transient(format!(
+        "meeting {key} changed under us {MAX_CONFLICTS} times in a row; will retry"
+    )))
 }
 
 /// Send the saved meeting's update to its attendees, unless the ledger says it went out already.
-async fn send_update(attempt: &Attempt<'_>, key: &str, ics: &str, mut progress: JournalEntry) -> Result<JournalEntry, RunError> {
+async fn send_update(
+    attempt: &Attempt<'_>,
+    key: &str,
+    ics: &str,
+    mut progress: JournalEntry,
+) -> Result<JournalEntry, RunError> {
     let services = attempt.services;
     let request = attempt.request;
     let timer = StageTimer::start("send");
-    let message = match mms_ical::build_update(ics, &request.user, &services.config.service_address) {
+    let message = match mms_ical::build_update(ics, &request.user, &services.config.service_address)
+    {
         Ok(m) => m,
         Err(e) => {
             timer.finish("error");
@@ -336,14 +424,20 @@ async fn send_update(attempt: &Attempt<'_>, key: &str, ics: &str, mut progress: 
     }
     progress.message_id = Some(message.message_id.clone());
     attempt.check_lease()?;
-    if services.store.was_sent(&request.tenant, &request.user, &message.message_id).await? {
+    if services
+        .store
+        .was_sent(&request.tenant, &request.user, &message.message_id)
+        .await?
+    {
         timer.finish("already_sent");
     } else {
         match services.sender.send(&message).await {
             Ok(()) => timer.finish("ok"),
             Err(SendError::Transient(m)) => {
                 timer.finish("error");
-                return Err(RunError::Transient(format!("sending the update of {key}: {m}")));
+                return Err(RunError::Transient(format!(
+                    "sending the update of {key}: {m}"
+                )));
             }
             Err(SendError::Permanent(m)) => {
                 timer.finish("refused");
@@ -362,11 +456,25 @@ async fn send_update(attempt: &Attempt<'_>, key: &str, ics: &str, mut progress: 
 
 /// Once SMTP has accepted an update, recording it is what stands between us and a resend: ride
 /// out a short Redis outage (a restart, a failover) rather than give up at the first error.
-async fn record_sent_persistently(attempt: &Attempt<'_>, key: &str, progress: &JournalEntry) -> Result<(), RunError> {
+async fn record_sent_persistently(
+    attempt: &Attempt<'_>,
+    key: &str,
+    progress: &JournalEntry,
+) -> Result<(), RunError> {
     let mut delay = std::time::Duration::from_millis(100);
     for _ in 0..12 {
         attempt.check_lease()?;
-        match attempt.services.store.record_sent(attempt.lease, &attempt.request.correlation_id, key, progress).await {
+        match attempt
+            .services
+            .store
+            .record_sent(
+                attempt.lease,
+                &attempt.request.correlation_id,
+                key,
+                progress,
+            )
+            .await
+        {
             Ok(()) => return Ok(()),
             Err(StoreError::LeaseLost { .. }) => return Err(RunError::LeaseLost),
             Err(e) => {
@@ -376,7 +484,9 @@ async fn record_sent_persistently(attempt: &Attempt<'_>, key: &str, progress: &J
             }
         }
     }
-    Err(RunError::Transient(format!("the update of {key} was sent but could not be recorded; Redis unavailable")))
+    Err(RunError::Transient(format!(
+        "the update of {key} was sent but could not be recorded; Redis unavailable"
+    )))
 }
 
 /// Recompute the status counters and per-meeting list from the journal, so they stay exact across
@@ -394,7 +504,9 @@ pub fn tally(status: &mut MigrationStatus, journal: &HashMap<String, JournalEntr
                 MeetingStage::Saving | MeetingStage::Saved => MeetingOutcomeKind::Failed,
             };
             let reason = match e.stage {
-                MeetingStage::Saving | MeetingStage::Saved => "saved; update not sent yet".to_string(),
+                MeetingStage::Saving | MeetingStage::Saved => {
+                    "saved; update not sent yet".to_string()
+                }
                 _ => e.reason.clone(),
             };
             MeetingOutcome {
@@ -410,19 +522,30 @@ pub fn tally(status: &mut MigrationStatus, journal: &HashMap<String, JournalEntr
         .collect();
     meetings.sort_by(|a, b| a.href.cmp(&b.href));
     let count = |k: MeetingOutcomeKind| meetings.iter().filter(|m| m.outcome == k).count() as u32;
-    status.succeeded_meeting = count(MeetingOutcomeKind::Updated) + count(MeetingOutcomeKind::Unchanged);
+    status.succeeded_meeting =
+        count(MeetingOutcomeKind::Updated) + count(MeetingOutcomeKind::Unchanged);
     status.failed_meeting = count(MeetingOutcomeKind::Failed);
     status.total_meeting = status.succeeded_meeting + status.failed_meeting;
-    status.invites_update = journal.values().filter(|e| e.stage == MeetingStage::Sent && e.message_id.is_some()).count() as u32;
+    status.invites_update = journal
+        .values()
+        .filter(|e| e.stage == MeetingStage::Sent && e.message_id.is_some())
+        .count() as u32;
     status.meetings = meetings;
 }
 
 /// A short summary for LastMessage.
 pub fn summary_message(status: &MigrationStatus) -> String {
-    let skipped = status.meetings.iter().filter(|m| m.outcome == MeetingOutcomeKind::Skipped).count();
+    let skipped = status
+        .meetings
+        .iter()
+        .filter(|m| m.outcome == MeetingOutcomeKind::Skipped)
+        .count();
     format!(
         "Completed: {} of {} meetings migrated ({} updates sent), {} failed, {} skipped",
-        status.succeeded_meeting, status.total_meeting, status.invites_update, status.failed_meeting, skipped
+        status.succeeded_meeting,
+        status.total_meeting,
+        status.invites_update,
+        status.failed_meeting,
+        skipped
     )
 }
-

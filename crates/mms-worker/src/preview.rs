@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use mms_control::preview::{
+use mms_core::preview::{
     Preview, PreviewError, PreviewItem, PreviewOutcome, Previewer, PREVIEW_ITEM_CAP,
 };
 use mms_core::{

@@ -22,7 +22,10 @@ pub enum RetryDecision {
 
 impl RetryPolicy {
     pub fn from_config(cfg: &mms_core::config::RetryConfig) -> Self {
-        RetryPolicy { max_retries: cfg.max_retries, schedule_secs: cfg.schedule_secs.clone() }
+        RetryPolicy {
+            max_retries: cfg.max_retries,
+            schedule_secs: cfg.schedule_secs.clone(),
+        }
     }
 
     /// Decide after a failed attempt, given how many retries already happened.
@@ -35,7 +38,10 @@ impl RetryPolicy {
             [] => 0,
             s => s[(retry as usize).min(s.len()) - 1],
         };
-        RetryDecision::RetryAt { retry, at: now + Duration::seconds(delay as i64) }
+        RetryDecision::RetryAt {
+            retry,
+            at: now + Duration::seconds(delay as i64),
+        }
     }
 }
 
@@ -45,11 +51,32 @@ mod tests {
 
     #[test]
     fn nine_retries_then_give_up() {
-        let p = RetryPolicy { max_retries: 9, schedule_secs: vec![1, 2] };
+        let p = RetryPolicy {
+            max_retries: 9,
+            schedule_secs: vec![1, 2],
+        };
         let now = Utc::now();
-        assert_eq!(p.after_failure(0, now), RetryDecision::RetryAt { retry: 1, at: now + Duration::seconds(1) });
-        assert_eq!(p.after_failure(5, now), RetryDecision::RetryAt { retry: 6, at: now + Duration::seconds(2) });
-        assert_eq!(p.after_failure(8, now), RetryDecision::RetryAt { retry: 9, at: now + Duration::seconds(2) });
+        assert_eq!(
+            p.after_failure(0, now),
+            RetryDecision::RetryAt {
+                retry: 1,
+                at: now + Duration::seconds(1)
+            }
+        );
+        assert_eq!(
+            p.after_failure(5, now),
+            RetryDecision::RetryAt {
+                retry: 6,
+                at: now + Duration::seconds(2)
+            }
+        );
+        assert_eq!(
+            p.after_failure(8, now),
+            RetryDecision::RetryAt {
+                retry: 9,
+                at: now + Duration::seconds(2)
+            }
+        );
         assert_eq!(p.after_failure(9, now), RetryDecision::GiveUp);
     }
 }

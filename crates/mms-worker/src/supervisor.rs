@@ -26,7 +26,10 @@ pub enum SupervisorMsg {
     /// A request delivered from the stream.
     Run(Box<Delivery>),
     /// A migration actor finished its attempt.
-    ChildDone { child: ActorId, outcome: AttemptOutcome },
+    ChildDone {
+        child: ActorId,
+        outcome: AttemptOutcome,
+    },
     /// Periodic: stop when idle long enough.
     IdleCheck,
 }
@@ -54,8 +57,13 @@ impl Actor for TenantSupervisor {
     type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: SupervisorArgs) -> Result<SupervisorState, ActorProcessingErr> {
-        let idle = Duration::from_secs(args.services.config.concurrency.supervisor_idle_secs.max(1));
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let idle =
+            Duration::from_secs(args.services.config.concurrency.supervisor_idle_secs.max(1));
         myself.send_interval(idle / 2, || SupervisorMsg::IdleCheck);
         Ok(SupervisorState {
             retry: RetryPolicy::from_config(&args.services.config.retry),
@@ -68,25 +76,48 @@ impl Actor for TenantSupervisor {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: SupervisorMsg, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::Run(delivery) => {
                 if admit(state, &delivery).await {
                     state.waiting.push_back(*delivery);
                 } else {
-                    state.dispatcher.send_message(DispatcherMsg::Finished { tenant: state.tenant.clone() })?;
+                    state.dispatcher.send_message(DispatcherMsg::Finished {
+                        tenant: state.tenant.clone(),
+                    })?;
                 }
             }
             SupervisorMsg::ChildDone { child, outcome } => {
                 if let Some(delivery) = state.running.remove(&child) {
                     settle(state, &delivery, outcome).await;
-                    state.dispatcher.send_message(DispatcherMsg::Finished { tenant: state.tenant.clone() })?;
+                    state.dispatcher.send_message(DispatcherMsg::Finished {
+                        tenant: state.tenant.clone(),
+                    })?;
                 }
             }
             SupervisorMsg::IdleCheck => {
-                let idle_for = Duration::from_secs(state.services.config.concurrency.supervisor_idle_secs.max(1));
-                if state.running.is_empty() && state.waiting.is_empty() && state.idle_since.elapsed() >= idle_for {
-                    state.dispatcher.send_message(DispatcherMsg::SupervisorIdle { tenant: state.tenant.clone() })?;
+                let idle_for = Duration::from_secs(
+                    state
+                        .services
+                        .config
+                        .concurrency
+                        .supervisor_idle_secs
+                        .max(1),
+                );
+                if state.running.is_empty()
+                    && state.waiting.is_empty()
+                    && state.idle_since.elapsed() >= idle_for
+                {
+                    state
+                        .dispatcher
+                        .send_message(DispatcherMsg::SupervisorIdle {
+                            tenant: state.tenant.clone(),
+                        })?;
                 }
             }
         }
@@ -94,17 +125,26 @@ impl Actor for TenantSupervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<Self::Msg>, event: SupervisionEvent, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         // A clean stop always follows the child's ChildDone message, which may still be queued behind
         // this (supervision events overtake messages): only a failure means the child died mid-attempt.
         let (cell, reason) = match event {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("migration actor failed: {err}")),
+            SupervisionEvent::ActorFailed(cell, err) => {
+                (cell, format!("migration actor failed: {err}"))
+            }
             _ => return Ok(()),
         };
         if let Some(delivery) = state.running.remove(&cell.get_id()) {
             tracing::error!(tenant = %state.tenant, user = %delivery.request.user, %reason, "migration actor died");
             child_died(state, &delivery, &reason).await;
-            state.dispatcher.send_message(DispatcherMsg::Finished { tenant: state.tenant.clone() })?;
+            state.dispatcher.send_message(DispatcherMsg::Finished {
+                tenant: state.tenant.clone(),
+            })?;
         }
         start_waiting(&myself, state).await?;
         Ok(())
@@ -127,7 +167,11 @@ async fn admit(state: &SupervisorState, delivery: &Delivery) -> bool {
         hold(state, delivery).await;
         return false;
     }
-    let busy = state.running.values().chain(state.waiting.iter()).any(|d| d.request.user == req.user);
+    let busy = state
+        .running
+        .values()
+        .chain(state.waiting.iter())
+        .any(|d| d.request.user == req.user);
     if busy {
         requeue(state, delivery, Utc::now().timestamp_millis() + 500).await;
         return false;
@@ -153,7 +197,12 @@ async fn hold(state: &SupervisorState, delivery: &Delivery) {
         }
     }
     metrics::counter!(crate::telemetry::MIGRATIONS_TOTAL, "outcome" => "held").increment(1);
-    requeue(state, delivery, Utc::now().timestamp_millis() + HOLD_RECHECK.as_millis() as i64).await;
+    requeue(
+        state,
+        delivery,
+        Utc::now().timestamp_millis() + HOLD_RECHECK.as_millis() as i64,
+    )
+    .await;
 }
 
 async fn requeue(state: &SupervisorState, delivery: &Delivery, due_ms: i64) {
@@ -163,10 +212,15 @@ async fn requeue(state: &SupervisorState, delivery: &Delivery, due_ms: i64) {
     }
 }
 
-async fn start_waiting(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+async fn start_waiting(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+) -> Result<(), ActorProcessingErr> {
     let limit = state.services.config.concurrency.per_tenant.max(1);
     while state.running.len() < limit {
-        let Some(delivery) = state.waiting.pop_front() else { break };
+        let Some(delivery) = state.waiting.pop_front() else {
+            break;
+        };
         let args = MigrationArgs {
             services: state.services.clone(),
             delivery: delivery.clone(),
@@ -190,7 +244,9 @@ async fn settle(state: &SupervisorState, delivery: &Delivery, outcome: AttemptOu
         AttemptOutcome::RetryAt { due_ms } => store.requeue_at(delivery, due_ms).await,
         AttemptOutcome::LeaseBusy => {
             let wait = (state.services.config.lease.ttl_ms / 4).clamp(100, 5_000) as i64;
-            store.requeue_at(delivery, Utc::now().timestamp_millis() + wait).await
+            store
+                .requeue_at(delivery, Utc::now().timestamp_millis() + wait)
+                .await
         }
         // Leave the entry pending: it is claimed after the idle timeout.
         AttemptOutcome::LeaseLost => Ok(()),
@@ -216,13 +272,18 @@ async fn child_died(state: &SupervisorState, delivery: &Delivery, reason: &str) 
         RetryDecision::RetryAt { retry, at } => {
             status.state = MigrationState::Pending;
             status.retry_count = retry;
-            status.last_message = format!("Retry {retry} of {} scheduled at {}: {reason}", state.retry.max_retries, at.to_rfc3339());
+            status.last_message = format!(
+                "Retry {retry} of {} scheduled at {}: {reason}",
+                state.retry.max_retries,
+                at.to_rfc3339()
+            );
             let _ = store.put_status_unfenced(&status).await;
             requeue(state, delivery, at.timestamp_millis()).await;
         }
         RetryDecision::GiveUp => {
             status.state = MigrationState::Failed;
-            status.last_message = format!("Failed after {} retries: {reason}", state.retry.max_retries);
+            status.last_message =
+                format!("Failed after {} retries: {reason}", state.retry.max_retries);
             let _ = store.put_status_unfenced(&status).await;
             let _ = store.ack(delivery).await;
         }

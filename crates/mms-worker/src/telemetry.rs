@@ -42,11 +42,15 @@ pub struct StageTimer {
 
 impl StageTimer {
     pub fn start(stage: &'static str) -> Self {
-        StageTimer { stage, started: Instant::now() }
+        StageTimer {
+            stage,
+            started: Instant::now(),
+        }
     }
 
     pub fn finish(self, outcome: &'static str) {
-        metrics::histogram!(STAGE_SECONDS, "stage" => self.stage).record(self.started.elapsed().as_secs_f64());
+        metrics::histogram!(STAGE_SECONDS, "stage" => self.stage)
+            .record(self.started.elapsed().as_secs_f64());
         metrics::counter!(STAGE_TOTAL, "stage" => self.stage, "outcome" => outcome).increment(1);
     }
 }

@@ -1,4 +1,4 @@
-//! Migrations: start one (M5, T4), their status and summary (M1, M2), a user's transaction history.
+//! Migrations: start one (M5, T4) or preview it (what-if), their status and summary (M1, M2), a user's transaction history.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +17,8 @@ use super::{resolve_identity, tenant_settings};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::{JsonBody, QueryParams};
+use crate::preview::{Preview, PreviewError, PreviewItem, PreviewOutcome};
+use crate::rules::VerdictKind;
 use crate::trigger::{carry_out, TriggerResult};
 use crate::{rules, validate, ApiState};
 
@@ -42,6 +44,62 @@ pub struct StartedMigration {
     pub user: String,
     pub merged: bool,
     pub message: String,
+}
+
+/// The answer of a what-if: counts, a one-line summary and every meeting listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct MigrationPreview {
+    pub user: String,
+    pub source_meeting_type: SourceMeetingType,
+    pub target_meeting_type: TargetMeetingType,
+    pub would_update: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// True when the mailbox holds more meetings than the listed ones.
+    pub capped: bool,
+    pub message: String,
+    pub items: Vec<PreviewItem>,
+}
+
+impl MigrationPreview {
+    fn new(
+        user: String,
+        source: SourceMeetingType,
+        target: TargetMeetingType,
+        found: Preview,
+    ) -> Self {
+        let count = |outcome| found.items.iter().filter(|i| i.outcome == outcome).count();
+        let (would_update, unchanged, skipped, failed) = (
+            count(PreviewOutcome::WouldUpdate),
+            count(PreviewOutcome::Unchanged),
+            count(PreviewOutcome::Skipped),
+            count(PreviewOutcome::Failed),
+        );
+        let mut message = format!(
+            "What-if for {user}: {would_update} meeting(s) would be updated and their attendees sent \
+             an update, {unchanged} unchanged, {skipped} skipped, {failed} failed; nothing was saved or sent"
+        );
+        if found.capped {
+            message.push_str(&format!(
+                "; only the first {} meetings are listed: the mailbox holds more",
+                found.items.len()
+            ));
+        }
+        MigrationPreview {
+            user,
+            source_meeting_type: source,
+            target_meeting_type: target,
+            would_update,
+            unchanged,
+            skipped,
+            failed,
+            capped: found.capped,
+            message,
+            items: found.items,
+        }
+    }
 }
 
 /// Filters of `Get-CsMeetingMigrationStatus`.
@@ -158,6 +216,22 @@ async fn statuses(
     }
 }
 
+/// The body's meeting types, defaulted as the vendor's cmdlet does (`All`, `Current`).
+fn meeting_types(body: &StartMigration) -> ApiResult<(SourceMeetingType, TargetMeetingType)> {
+    let meeting_type = |e: mms_core::model::ParseEnumError| {
+        ApiError::bad_request("unknown_meeting_type", e.to_string())
+    };
+    let source = match body.source_meeting_type.as_deref() {
+        Some(text) => text.parse::<SourceMeetingType>().map_err(meeting_type)?,
+        None => SourceMeetingType::All,
+    };
+    let target = match body.target_meeting_type.as_deref() {
+        Some(text) => text.parse::<TargetMeetingType>().map_err(meeting_type)?,
+        None => TargetMeetingType::Current,
+    };
+    Ok((source, target))
+}
+
 /// Start a migration for one user (M5, T4). Runs at once (no coalescing hold). On a tenant whose
 /// `MeetingMigrationEnabled` is false it is still accepted and runs: an explicit admin command
 /// overrides the switch, as the vendor's cmdlet does, and the history records the override.
@@ -173,17 +247,7 @@ pub async fn start(
     JsonBody(body): JsonBody<StartMigration>,
 ) -> ApiResult<(StatusCode, Json<StartedMigration>)> {
     let settings = tenant_settings(&state, &caller, &tenant).await?;
-    let meeting_type = |e: mms_core::model::ParseEnumError| {
-        ApiError::bad_request("unknown_meeting_type", e.to_string())
-    };
-    let source = match body.source_meeting_type.as_deref() {
-        Some(text) => text.parse::<SourceMeetingType>().map_err(meeting_type)?,
-        None => SourceMeetingType::All,
-    };
-    let target = match body.target_meeting_type.as_deref() {
-        Some(text) => text.parse::<TargetMeetingType>().map_err(meeting_type)?,
-        None => TargetMeetingType::Current,
-    };
+    let (source, target) = meeting_types(&body)?;
     let user = resolve_identity(&state, &settings.tenant, &body.identity).await?;
     let verdict = rules::decide_manual(&user, &settings, source, target);
     let outcome = carry_out(
@@ -206,6 +270,57 @@ pub async fn start(
         )),
         _ => Err(ApiError::conflict("migration_refused", outcome.message)),
     }
+}
+
+/// What-if: the meetings a start with this body would touch and their new online-meeting blocks.
+/// Nothing is saved, sent, queued or written to the history. Validated and refused (X1) exactly
+/// as a start is; at most 1,000 meetings are listed (`PREVIEW_ITEM_CAP`; `Capped` says when more exist).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/migrations:preview", tag = "migrations", params(("tenant" = String, Path)),
+    request_body = StartMigration,
+    responses((status = 200, body = MigrationPreview), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn preview(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    JsonBody(body): JsonBody<StartMigration>,
+) -> ApiResult<Json<MigrationPreview>> {
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let (source, target) = meeting_types(&body)?;
+    let user = resolve_identity(&state, &settings.tenant, &body.identity).await?;
+    if let VerdictKind::Refused { exclusion, message } =
+        rules::decide_manual(&user, &settings, source, target).kind
+    {
+        return Err(ApiError::conflict(
+            "migration_refused",
+            format!(
+                "{exclusion}: a migration of {} would be refused: {message}",
+                user.upn
+            ),
+        ));
+    }
+    let previewer = state.previewer.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "preview_unavailable",
+            "this API process has no mailbox connector to preview with: run the API as `mms api` or `mms all` \
+             with a [mailbox] configuration",
+        )
+    })?;
+    let found = previewer
+        .preview(&user, source, target)
+        .await
+        .map_err(|e| match e {
+            PreviewError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "mailbox_unavailable",
+                e.to_string(),
+            ),
+            PreviewError::Mailbox(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "mailbox_refused", e.to_string())
+            }
+        })?;
+    Ok(Json(MigrationPreview::new(user.upn, source, target, found)))
 }
 
 /// `Get-CsMeetingMigrationStatus` (M2): migrations newest first, filtered.

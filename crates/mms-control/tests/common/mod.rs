@@ -20,13 +20,22 @@ pub struct Api {
 impl Api {
     /// Redis, a store, the router served on a free port with `body_limit` bytes.
     pub async fn start(body_limit: usize) -> Api {
+        Self::start_with(body_limit, |state| state).await
+    }
+
+    /// [`Api::start`], with `configure` applied to the state before it is served (e.g. to add a
+    /// previewer built over the same store).
+    pub async fn start_with(
+        body_limit: usize,
+        configure: impl FnOnce(ApiState) -> ApiState,
+    ) -> Api {
         let redis = RedisServer::start(false).await;
         let store = Store::connect(&redis.url(), "test").await.expect("store");
         let mut config = MmsConfig::default();
         config.api.operator_token = Some(OPERATOR.to_string());
         config.api.body_limit_bytes = body_limit;
         config.queue.coalesce_delay_ms = 60_000;
-        let state = ApiState::new(store.clone(), config);
+        let state = configure(ApiState::new(store.clone(), config));
         assert_eq!(state.install_operator_token().await.expect("token"), None);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

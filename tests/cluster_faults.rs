@@ -145,6 +145,12 @@ async fn a_worker_killed_mid_mailbox_is_finished_by_the_other_without_double_upd
     let migrating = &expected[&user];
     assert_eq!(status.succeeded_meeting as usize, migrating.len());
     assert_eq!(status.invites_update as usize, migrating.len());
+    assert_eq!(
+        status.retry_count, 1,
+        "the dead worker's attempt counts toward the retry limit"
+    );
+    let history = store.history("kill", &user).await.unwrap();
+    assert!(history.iter().any(|e| e.event == "Resumed"), "{history:#?}");
     // The one window SIGKILL can hit (SMTP accepted, ledger not yet written) resends with the same Message-ID.
     assert_each_meeting_updated_once(&stack, &user, migrating, 1);
 }
@@ -471,5 +477,72 @@ async fn a_disabled_tenant_runs_nothing_until_it_is_enabled_again() {
     assert_eq!(rows[0].state, MigrationState::Succeeded, "{:#?}", rows[0]);
     assert_eq!(rows[0].invites_update as usize, expected[&user].len());
     assert_eq!(stack.smtp.messages().len(), expected[&user].len());
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A mailbox connector with a bug: it panics. The attempt is caught like any failed attempt, so the
+/// migration follows the retry policy to Failed instead of looping or leaving InProgress behind.
+struct PanickingMailbox;
+
+#[async_trait]
+impl Mailbox for PanickingMailbox {
+    async fn search(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+        _: Option<String>,
+        _: usize,
+    ) -> Result<SearchPage, MailboxError> {
+        panic!("connector bug: index out of range")
+    }
+    async fn get(&self, _: &str, _: &str) -> Result<MailboxItem, MailboxError> {
+        panic!("connector bug")
+    }
+    async fn put(&self, _: &str, _: &str, _: &str, _: &str) -> Result<String, MailboxError> {
+        panic!("connector bug")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_inside_an_attempt_is_a_failed_attempt_under_the_retry_limit() {
+    let stack = Stack::start(false).await;
+    let mut cfg = stack.config(None);
+    cfg.retry.schedule_secs = vec![0];
+    let store = stack.store(&cfg).await;
+    let user = "buggy@panic.example".to_string();
+    stack
+        .seed_tenant(&store, "panic", std::slice::from_ref(&user), 1)
+        .await;
+    let worker = in_process_worker(
+        &cfg,
+        &store,
+        "worker-panic",
+        Some(Arc::new(PanickingMailbox)),
+    )
+    .await;
+    store.enqueue(&manual("panic", &user), 0).await.unwrap();
+    let rows = wait_final(
+        &store,
+        "panic",
+        std::slice::from_ref(&user),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(rows[0].state, MigrationState::Failed);
+    assert_eq!(rows[0].retry_count, 9);
+    assert!(
+        rows[0]
+            .last_message
+            .contains("internal error: connector bug: index out of range"),
+        "{}",
+        rows[0].last_message
+    );
+    let mut conn = store.connection();
+    let lease: Option<String> = redis::cmd("GET")
+        .arg(store.keys().lease("panic", &user))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(lease, None, "the lease was released");
     worker.shutdown(Duration::from_secs(5)).await;
 }

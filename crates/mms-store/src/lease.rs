@@ -23,17 +23,17 @@ pub struct Lease {
 }
 
 impl Lease {
-    fn value(&self) -> String {
+    pub(crate) fn value(&self) -> String {
         format!("{}:{}", self.token, self.owner)
     }
 }
 
-/// Lua fragment: `fence_ok(lease_key, token)` is true when the lease key still carries `token`.
+/// Lua fragment: `fence_ok(lease_key, value)` is true when the lease key still holds exactly
+/// `value` (`<token>:<owner>`). Comparing the owner too keeps a stale holder out even if the token
+/// counter were ever rolled back (Redis restored from an old snapshot).
 pub(crate) const FENCE_CHECK_LUA: &str = r#"
-local function fence_ok(lease_key, token)
-  local held = redis.call('GET', lease_key)
-  if not held then return false end
-  return string.match(held, '^(%d+):') == token
+local function fence_ok(lease_key, value)
+  return redis.call('GET', lease_key) == value
 end
 "#;
 

@@ -100,7 +100,7 @@ local function status_put(status_key, statuses_key, user_key, json, create_ms, c
 end
 "#;
 
-/// KEYS: lease, status, statuses, user migrations. ARGV: token, json, create ms, correlation.
+/// KEYS: lease, status, statuses, user migrations. ARGV: lease value, json, create ms, correlation.
 static WRITE_STATUS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{FENCE_CHECK_LUA}{STATUS_PUT_LUA}
@@ -125,7 +125,7 @@ return 1"
     ))
 });
 
-/// KEYS: lease, journal. ARGV: token, meeting key, json.
+/// KEYS: lease, journal. ARGV: lease value, meeting key, json.
 static RECORD_MEETING: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{FENCE_CHECK_LUA}
@@ -135,7 +135,7 @@ return 1"
     ))
 });
 
-/// KEYS: lease, journal, sent ledger. ARGV: token, meeting key, json, message id, now ms.
+/// KEYS: lease, journal, sent ledger. ARGV: lease value, meeting key, json, message id, now ms.
 static RECORD_SENT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{FENCE_CHECK_LUA}
@@ -187,7 +187,7 @@ impl Store {
             .key(self.keys.status(tenant, correlation))
             .key(self.keys.statuses(tenant))
             .key(self.keys.user_migrations(tenant, &lease.user))
-            .arg(lease.token)
+            .arg(lease.value())
             .arg(status_json(status)?)
             .arg(status.create_date.timestamp_millis())
             .arg(correlation)
@@ -357,7 +357,7 @@ impl Store {
         let written: i64 = RECORD_MEETING
             .key(self.keys.lease(&lease.tenant, &lease.user))
             .key(self.keys.journal(&lease.tenant, correlation))
-            .arg(lease.token)
+            .arg(lease.value())
             .arg(meeting_key)
             .arg(journal_json(entry)?)
             .invoke_async(&mut conn)
@@ -393,7 +393,7 @@ impl Store {
             .key(self.keys.lease(&lease.tenant, &lease.user))
             .key(self.keys.journal(&lease.tenant, correlation))
             .key(self.keys.sent(&lease.tenant, &lease.user))
-            .arg(lease.token)
+            .arg(lease.value())
             .arg(meeting_key)
             .arg(journal_json(entry)?)
             .arg(message_id)

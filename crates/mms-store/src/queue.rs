@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::Utc;
-use mms_core::{MigrationRequest, MigrationStatus, SourceMeetingType, TargetMeetingType};
+use mms_core::{MigrationRequest, MigrationStatus, SourceMeetingType, TargetMeetingType, Trigger};
 use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
     StreamReadOptions, StreamReadReply,
@@ -203,9 +203,17 @@ pub fn merge_requests(queued: &MigrationRequest, incoming: &MigrationRequest) ->
     } else {
         TargetMeetingType::Current
     };
+    // An admin's explicit start (T4) is not held by a disabled tenant; once merged, the request
+    // stands for that start too, so it keeps the manual trigger whichever came first.
+    let trigger = if incoming.trigger == Trigger::Manual {
+        Trigger::Manual
+    } else {
+        queued.trigger.clone()
+    };
     MigrationRequest {
         source,
         target,
+        trigger,
         ..queued.clone()
     }
 }
@@ -414,11 +422,13 @@ impl Store {
     /// call, tenants taken round-robin starting after the last tenant served, so a tenant with
     /// 50,000 queued cannot starve one with 5. Non-blocking; creates the consumer group on first
     /// use. Entries that do not decode go to the tenant's dead-letter list (logged), not to the
-    /// caller.
+    /// caller. Never more than `max_total` in all: a worker takes only what it has room for, so
+    /// nothing it read waits long enough in its own queues to look abandoned.
     pub async fn read_ready(
         &self,
         consumer: &str,
         per_tenant: usize,
+        max_total: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let tenants = self.tenants().await?;
         let last_served = self
@@ -429,7 +439,11 @@ impl Store {
         let start = last_served.map_or(0, |last| tenants.partition_point(|tenant| *tenant <= last));
         let mut deliveries = Vec::new();
         for tenant in tenants[start..].iter().chain(&tenants[..start]) {
-            let entries = self.read_group(tenant, consumer, per_tenant).await?;
+            let want = per_tenant.min(max_total.saturating_sub(deliveries.len()));
+            if want == 0 {
+                break;
+            }
+            let entries = self.read_group(tenant, consumer, want).await?;
             if entries.is_empty() {
                 continue;
             }
@@ -586,18 +600,23 @@ impl Store {
     }
 
     /// Claim entries pending longer than `min_idle_ms` on any tenant stream (XAUTOCLAIM): a dead
-    /// worker's requests (D3). At most `per_tenant` per tenant.
+    /// worker's requests (D3). At most `per_tenant` per tenant and `max_total` in all.
     pub async fn claim_stale(
         &self,
         consumer: &str,
         min_idle_ms: u64,
         per_tenant: usize,
+        max_total: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut deliveries = Vec::new();
         for tenant in self.tenants().await? {
+            let want = per_tenant.min(max_total.saturating_sub(deliveries.len()));
+            if want == 0 {
+                break;
+            }
             let stream = self.keys.stream(&tenant);
             let mut conn = self.conn.clone();
-            let options = StreamAutoClaimOptions::default().count(per_tenant);
+            let options = StreamAutoClaimOptions::default().count(want);
             let reply: StreamAutoClaimReply = match conn
                 .xautoclaim_options(&stream, GROUP, consumer, min_idle_ms, "0-0", options)
                 .await
@@ -636,6 +655,23 @@ impl Store {
                     .map_or(1, |pending| pending.times_delivered as u64)
             })
             .collect())
+    }
+
+    /// Reset the idle time of an entry this consumer is working on (XCLAIM with min-idle 0 to
+    /// itself), so that `claim_stale` elsewhere does not take a live migration for a dead one.
+    /// Called on every lease renewal.
+    pub async fn touch(&self, delivery: &Delivery, consumer: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: Value = redis::cmd("XCLAIM")
+            .arg(self.keys.stream(&delivery.tenant))
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(0)
+            .arg(&delivery.stream_id)
+            .arg("JUSTID")
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// The migration started: later triggers for the user queue a new request instead of merging

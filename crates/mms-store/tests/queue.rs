@@ -30,12 +30,16 @@ async fn enqueue_read_ack_round_trip() {
     assert_eq!(status.user_id, "", "ann is not in the directory");
     assert_eq!(store.tenants().await.unwrap(), vec!["acme".to_string()]);
 
-    let got = store.read_ready("w1", 10).await.unwrap();
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].request, req);
     assert_eq!(got[0].delivery_count, 1);
     assert!(
-        store.read_ready("w2", 10).await.unwrap().is_empty(),
+        store
+            .read_ready("w2", 10, usize::MAX)
+            .await
+            .unwrap()
+            .is_empty(),
         "delivered once only"
     );
 
@@ -52,7 +56,11 @@ async fn enqueue_read_ack_round_trip() {
         (depth[0].ready, depth[0].pending, depth[0].delayed),
         (0, 0, 0)
     );
-    assert!(store.claim_stale("w2", 0, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_stale("w2", 0, 10, usize::MAX)
+        .await
+        .unwrap()
+        .is_empty());
 
     let events: Vec<String> = store
         .history("acme", "ann@acme.test")
@@ -76,7 +84,7 @@ async fn second_trigger_merges_into_the_queued_request() {
     assert!(merged.merged);
     assert_eq!(merged.correlation_id, first.correlation_id);
 
-    let got = store.read_ready("w1", 10).await.unwrap();
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     assert_eq!(got.len(), 1, "one entry for both triggers");
     assert_eq!(got[0].request.correlation_id, first.correlation_id);
     assert_eq!(
@@ -117,7 +125,7 @@ async fn merge_after_read_is_returned_by_mark_started() {
     let (_server, store) = fresh(false).await;
     let first = request("acme", "cy@acme.test", S::SfB, T::Current);
     store.enqueue(&first, 0).await.unwrap();
-    let got = store.read_ready("w1", 10).await.unwrap();
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     assert!(
         store
             .enqueue(&request("acme", "cy@acme.test", S::SfB, T::Teams), 0)
@@ -136,14 +144,14 @@ async fn a_started_request_is_not_merged_into() {
     let (_server, store) = fresh(false).await;
     let first = manual("acme", "dee@acme.test");
     store.enqueue(&first, 0).await.unwrap();
-    let got = store.read_ready("w1", 10).await.unwrap();
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     store.mark_started(&got[0]).await.unwrap();
 
     let second = manual("acme", "dee@acme.test");
     let queued = store.enqueue(&second, 0).await.unwrap();
     assert!(!queued.merged);
     assert_eq!(queued.correlation_id, second.correlation_id);
-    let next = store.read_ready("w1", 10).await.unwrap();
+    let next = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].request.correlation_id, second.correlation_id);
     assert_eq!(
@@ -172,7 +180,11 @@ async fn coalescing_delay_holds_until_promote_due() {
             .merged
     );
 
-    assert!(store.read_ready("w1", 10).await.unwrap().is_empty());
+    assert!(store
+        .read_ready("w1", 10, usize::MAX)
+        .await
+        .unwrap()
+        .is_empty());
     let depth = store.queue_depth().await.unwrap();
     assert_eq!(
         (depth[0].ready, depth[0].pending, depth[0].delayed),
@@ -181,7 +193,7 @@ async fn coalescing_delay_holds_until_promote_due() {
     assert_eq!(store.promote_due(start).await.unwrap(), 0, "not due yet");
 
     assert_eq!(store.promote_due(start + 120_000).await.unwrap(), 1);
-    let got = store.read_ready("w1", 10).await.unwrap();
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].request.correlation_id, first.correlation_id);
     assert_eq!(
@@ -218,7 +230,10 @@ async fn a_big_tenant_does_not_starve_a_small_one() {
     let per_tenant = 2;
     let mut small_seen = HashSet::new();
     for _ in 0..5usize.div_ceil(per_tenant) {
-        let batch = store.read_ready("w1", per_tenant).await.unwrap();
+        let batch = store
+            .read_ready("w1", per_tenant, usize::MAX)
+            .await
+            .unwrap();
         assert!(batch.iter().filter(|d| d.tenant == "a-big").count() <= per_tenant);
         small_seen.extend(
             batch
@@ -236,18 +251,24 @@ async fn claim_stale_hands_a_dead_consumers_entry_to_another() {
     let (_server, store) = fresh(false).await;
     let req = manual("acme", "fay@acme.test");
     store.enqueue(&req, 0).await.unwrap();
-    let dead = store.read_ready("dead-worker", 10).await.unwrap();
+    let dead = store
+        .read_ready("dead-worker", 10, usize::MAX)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1);
 
     assert!(
         store
-            .claim_stale("live-worker", 3_600_000, 10)
+            .claim_stale("live-worker", 3_600_000, 10, usize::MAX)
             .await
             .unwrap()
             .is_empty(),
         "not idle for an hour"
     );
-    let claimed = store.claim_stale("live-worker", 0, 10).await.unwrap();
+    let claimed = store
+        .claim_stale("live-worker", 0, 10, usize::MAX)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].request, req);
     assert_eq!(claimed[0].stream_id, dead[0].stream_id);
@@ -255,7 +276,7 @@ async fn claim_stale_hands_a_dead_consumers_entry_to_another() {
 
     store.ack(&claimed[0]).await.unwrap();
     assert!(store
-        .claim_stale("third-worker", 0, 10)
+        .claim_stale("third-worker", 0, 10, usize::MAX)
         .await
         .unwrap()
         .is_empty());
@@ -267,7 +288,11 @@ async fn requeue_at_round_trip() {
     let (_server, store) = fresh(false).await;
     let req = manual("acme", "gus@acme.test");
     store.enqueue(&req, 0).await.unwrap();
-    let first = store.read_ready("w1", 10).await.unwrap().remove(0);
+    let first = store
+        .read_ready("w1", 10, usize::MAX)
+        .await
+        .unwrap()
+        .remove(0);
     store.mark_started(&first).await.unwrap();
     let due = now_ms() + 30_000;
     store.requeue_at(&first, due).await.unwrap();
@@ -279,7 +304,7 @@ async fn requeue_at_round_trip() {
     );
     assert_eq!(store.promote_due(due - 1).await.unwrap(), 0);
     assert_eq!(store.promote_due(due).await.unwrap(), 1);
-    let again = store.read_ready("w2", 10).await.unwrap();
+    let again = store.read_ready("w2", 10, usize::MAX).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].request, req);
     assert_ne!(again[0].stream_id, first.stream_id);
@@ -302,7 +327,7 @@ async fn a_corrupt_stream_entry_goes_to_the_dead_letter_list() {
         .await
         .unwrap();
 
-    let got = store.read_ready("w1", 10).await.unwrap();
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].request, good);
     let dead = store.dead_letters("acme").await.unwrap();
@@ -315,7 +340,7 @@ async fn a_corrupt_stream_entry_goes_to_the_dead_letter_list() {
     let depth = store.queue_depth().await.unwrap();
     assert_eq!(depth[0].pending, 1, "only the good entry is pending");
     assert!(store
-        .claim_stale("w2", 0, 10)
+        .claim_stale("w2", 0, 10, usize::MAX)
         .await
         .unwrap()
         .iter()
@@ -339,4 +364,63 @@ async fn the_pending_row_takes_the_user_id_from_the_directory() {
         .unwrap()
         .unwrap();
     assert_eq!(status.user_id, "0d9c-ida");
+}
+
+/// A worker reads no more than it has room for, across all tenants, and the round-robin goes on
+/// from the tenant after the last one served.
+#[tokio::test]
+async fn read_ready_never_returns_more_than_the_room_given() {
+    let (_server, store) = fresh(false).await;
+    for tenant in ["t1", "t2", "t3"] {
+        for i in 0..2 {
+            store
+                .enqueue(&manual(tenant, &format!("u{i}@{tenant}.test")), 0)
+                .await
+                .unwrap();
+        }
+    }
+    let mut tenants_served = Vec::new();
+    for _ in 0..3 {
+        let batch = store.read_ready("w1", 2, 1).await.unwrap();
+        assert_eq!(batch.len(), 1, "room for one");
+        tenants_served.push(batch[0].tenant.clone());
+    }
+    assert_eq!(
+        tenants_served,
+        ["t1", "t2", "t3"],
+        "one tenant after the other"
+    );
+    assert_eq!(
+        store.read_ready("w1", 2, usize::MAX).await.unwrap().len(),
+        3
+    );
+}
+
+/// D3: a live worker touching its entry keeps it from being claimed as abandoned; an untouched
+/// entry delivered at the same time is claimed.
+#[tokio::test]
+async fn a_touched_entry_is_not_claimed_by_another_worker() {
+    let (_server, store) = fresh(false).await;
+    store
+        .enqueue(&manual("acme", "live@acme.test"), 0)
+        .await
+        .unwrap();
+    store
+        .enqueue(&manual("acme", "dead@acme.test"), 0)
+        .await
+        .unwrap();
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
+    assert_eq!(got.len(), 2);
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let live = got
+        .iter()
+        .find(|d| d.request.user == "live@acme.test")
+        .unwrap();
+    store.touch(live, "w1").await.unwrap();
+    let claimed = store
+        .claim_stale("w2", 1_000, 10, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].request.user, "dead@acme.test");
 }

@@ -12,7 +12,7 @@ async fn queued_requests_survive_a_redis_restart_and_the_store_reconnects() {
     let (mut server, store) = fresh(true).await;
     let delivered_before = manual("acme", "ann@acme.test");
     store.enqueue(&delivered_before, 0).await.unwrap();
-    let in_flight = store.read_ready("w1", 10).await.unwrap();
+    let in_flight = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     let waiting: Vec<_> = (0..3)
         .map(|i| manual("acme", &format!("u{i}@acme.test")))
         .collect();
@@ -22,7 +22,7 @@ async fn queued_requests_survive_a_redis_restart_and_the_store_reconnects() {
 
     server.restart().await;
 
-    let claimed = with_retries(|| store.claim_stale("w2", 0, 10)).await;
+    let claimed = with_retries(|| store.claim_stale("w2", 0, 10, usize::MAX)).await;
     assert_eq!(
         claimed.len(),
         1,
@@ -30,7 +30,7 @@ async fn queued_requests_survive_a_redis_restart_and_the_store_reconnects() {
     );
     assert_eq!(claimed[0].stream_id, in_flight[0].stream_id);
     let after: Vec<String> = store
-        .read_ready("w2", 10)
+        .read_ready("w2", 10, usize::MAX)
         .await
         .unwrap()
         .into_iter()

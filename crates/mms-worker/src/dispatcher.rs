@@ -29,6 +29,8 @@ pub enum DispatcherMsg {
     SupervisorIdle { tenant: String },
     /// Which tenants have a live supervisor in this process (for operators and tests).
     Supervisors(RpcReplyPort<Vec<String>>),
+    /// How many routed requests are not settled yet.
+    InFlight(RpcReplyPort<usize>),
 }
 
 pub struct Dispatcher;
@@ -87,6 +89,9 @@ impl Actor for Dispatcher {
                 if let Some(n) = state.in_flight.get_mut(&tenant) {
                     *n = n.saturating_sub(1);
                 }
+            }
+            DispatcherMsg::InFlight(reply) => {
+                let _ = reply.send(state.total_in_flight());
             }
             DispatcherMsg::Supervisors(reply) => {
                 let mut tenants: Vec<String> = state.supervisors.keys().cloned().collect();
@@ -170,11 +175,23 @@ async fn poll_round(
         state.last_claim = Some(Instant::now());
         deliveries.extend(
             store
-                .claim_stale(&services.worker_name, cfg.queue.claim_idle_ms, per_tenant)
+                .claim_stale(
+                    &services.worker_name,
+                    cfg.queue.claim_idle_ms,
+                    per_tenant,
+                    room,
+                )
                 .await?,
         );
     }
-    deliveries.extend(store.read_ready(&services.worker_name, per_tenant).await?);
+    let left = room.saturating_sub(deliveries.len());
+    if left > 0 {
+        deliveries.extend(
+            store
+                .read_ready(&services.worker_name, per_tenant, left)
+                .await?,
+        );
+    }
     let routed = deliveries.len();
     for delivery in deliveries {
         route(myself, state, delivery).await;
@@ -245,13 +262,27 @@ impl WorkerHandle {
         }
     }
 
-    /// Stop taking new work; wait up to `grace` for the poll loop, then stop the actors. Requests
-    /// still running are left pending in the stream and claimed by another worker.
+    /// Stop taking new work, let the migrations under way finish (up to `grace`), then stop the
+    /// actors. Stopping an actor cancels its work at whatever await point it is, possibly between
+    /// SMTP's acceptance and the ledger write: draining first keeps scale-downs out of that window.
+    /// Whatever is still running after `grace` stays pending in its stream and is claimed by
+    /// another worker.
     pub async fn shutdown(self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(grace, self.poller).await;
+        let _ = tokio::time::timeout_at(deadline, self.poller).await;
+        while tokio::time::Instant::now() < deadline {
+            match self
+                .dispatcher
+                .call(DispatcherMsg::InFlight, Some(Duration::from_secs(5)))
+                .await
+            {
+                Ok(CallResult::Success(0)) | Err(_) => break,
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
         self.dispatcher.stop(Some("shutdown".into()));
-        let _ = tokio::time::timeout(grace, self.actor).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.actor).await;
     }
 }
 

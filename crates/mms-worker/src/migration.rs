@@ -2,7 +2,10 @@
 //! supervisor. It takes the user's mailbox lease, runs the [`pipeline`](crate::pipeline), writes the
 //! final status under the lease, and reports an [`AttemptOutcome`] to its supervisor.
 
+use std::panic::AssertUnwindSafe;
+
 use chrono::Utc;
+use futures::FutureExt;
 use mms_core::{MigrationState, MigrationStatus};
 use mms_store::queue::Delivery;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -116,6 +119,8 @@ pub async fn run_attempt(
     let keeper = LeaseKeeper::start(
         store.clone(),
         lease.clone(),
+        delivery.clone(),
+        services.worker_name.clone(),
         cfg.lease.ttl_ms,
         cfg.lease.renew_divisor,
     );
@@ -138,7 +143,13 @@ async fn run_under_lease(
 ) -> AttemptOutcome {
     let store = &services.store;
     let now = Utc::now();
-    let req = &delivery.request;
+    // The stored request may carry triggers merged after this delivery was read: run that one,
+    // and read the status only now, so that the merge's new types are not overwritten.
+    let request = match store.mark_started(delivery).await {
+        Ok(request) => request,
+        Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
+    };
+    let req = &request;
     let existing = match store.status(&req.tenant, &req.correlation_id).await {
         Ok(s) => s,
         Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
@@ -148,12 +159,33 @@ async fn run_under_lease(
         Some(s) => s,
         None => MigrationStatus::pending(req, "", now),
     };
-    // The stored request may carry triggers merged after this delivery was read: run that one.
-    let request = match store.mark_started(delivery).await {
-        Ok(request) => request,
-        Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
-    };
-    let req = &request;
+    if status.state == MigrationState::InProgress && delivery.delivery_count > 1 {
+        // A worker died in the middle of this request (its entry was claimed while InProgress;
+        // live workers keep their entries from being claimed). That was an attempt too: a
+        // mailbox that kills every worker that opens it must end Failed, not loop forever.
+        let reason = format!(
+            "the worker running it died ({} deliveries)",
+            delivery.delivery_count
+        );
+        match retry.after_failure(status.retry_count, Utc::now()) {
+            RetryDecision::RetryAt { retry: n, .. } => status.retry_count = n,
+            RetryDecision::GiveUp => {
+                status.state = MigrationState::Failed;
+                status.last_message =
+                    format!("Failed after {} retries: {reason}", retry.max_retries);
+                status.modified_date = Utc::now();
+                return match store.write_status(lease, &status).await {
+                    Ok(()) => {
+                        history(services, req, "Failed", &status.last_message).await;
+                        AttemptOutcome::Final(MigrationState::Failed)
+                    }
+                    Err(mms_store::StoreError::LeaseLost { .. }) => AttemptOutcome::LeaseLost,
+                    Err(e) => AttemptOutcome::StoreUnavailable(e.to_string()),
+                };
+            }
+        }
+        history(services, req, "Resumed", &format!("Resumed after {reason}")).await;
+    }
     let attempt = Attempt {
         services,
         request: req,
@@ -161,7 +193,7 @@ async fn run_under_lease(
         keeper,
         now,
     };
-    let result = async {
+    let run = async {
         let (organizer, bridge) = pipeline::load_organizer(services, req).await?;
         status.user_id = organizer.user_id.clone();
         status.state = MigrationState::InProgress;
@@ -175,8 +207,21 @@ async fn run_under_lease(
         store.write_status(lease, &status).await?;
         history(services, req, "Started", &status.last_message).await;
         pipeline::migrate_mailbox(&attempt, &organizer, bridge.as_ref(), &mut status).await
-    }
-    .await;
+    };
+    // A panic on some meeting's data is a failed attempt like any other: caught here, it goes
+    // through the retry policy and the fenced status write, and the lease is released.
+    let result = match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %what, "migration attempt panicked");
+            Err(RunError::Transient(format!("internal error: {what}")))
+        }
+    };
     let outcome = match result {
         Ok(_) => {
             status.state = MigrationState::Succeeded;

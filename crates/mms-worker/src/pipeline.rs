@@ -340,6 +340,25 @@ async fn migrate_meeting(
             e.sequence = rewritten.sequence;
             return attempt.record(&key, e).await;
         }
+        if let (false, Some(saved)) = (rewritten.changed, prior.as_ref()) {
+            // Our earlier save is in the mailbox but its update may not have gone out. If the
+            // organizer has since saved a later version (higher SEQUENCE), their client sent that
+            // update, with our block in it: sending ours now would repeat a SEQUENCE.
+            if selection.sequence > saved.sequence {
+                metrics::counter!(MEETINGS_TOTAL, "outcome" => "updated").increment(1);
+                let mut e = entry(
+                    MeetingStage::Sent,
+                    &selection.uid,
+                    &selection.summary,
+                    format!(
+                        "saved with SEQUENCE {}; the organizer's own update (SEQUENCE {}) already carried the new block",
+                        saved.sequence, selection.sequence
+                    ),
+                );
+                e.sequence = selection.sequence;
+                return attempt.record(&key, e).await;
+            }
+        }
         let mut progress = entry(MeetingStage::Saving, &selection.uid, &selection.summary, "");
         progress.sequence = rewritten.sequence;
         let stored_ics = if rewritten.changed {

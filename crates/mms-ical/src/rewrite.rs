@@ -1,0 +1,274 @@
+//! The rewrite (P4): put new coordinates into every VEVENT of a resource, touching nothing but
+//! the online-meeting block and the properties that carried the old coordinates.
+//!
+//! Bodies are edited in their escaped form: the block's range is found in the unescaped text and
+//! mapped back to the raw value, so the organizer's text before and after it keeps its exact
+//! bytes. Only an event whose content changed gets SEQUENCE raised and DTSTAMP / LAST-MODIFIED
+//! set: rewriting with the coordinates already in place changes nothing at all.
+
+use chrono::{DateTime, Utc};
+use mms_core::{Coordinates, OnlineMeetingKind};
+
+use crate::contentline::{Component, ContentLine, Edit};
+use crate::detect::{
+    classify_url, evidence, html_blocks, text_blocks, urls_with_ranges, Block,
+    LOCATION_PLACEHOLDERS,
+};
+use crate::error::IcalError;
+use crate::render::{heading, html_block, location_placeholder, tel_uri, text_block};
+use crate::select::sequence_of;
+use crate::text::{escape, unescape, Unescaped};
+
+/// Properties that describe the old online meeting and have no meaning for the new one.
+const STALE_MEETING_PROPERTIES: &[&str] = &[
+    "X-MICROSOFT-SKYPETEAMSPROPERTIES",
+    "X-MICROSOFT-ONLINEMEETINGCONFLINK",
+    "X-MICROSOFT-ONLINEMEETINGINFORMATION",
+];
+
+/// Rewrites one VEVENT; returns whether its content changed (before SEQUENCE and stamps).
+pub fn rewrite_event(
+    event: &mut Component,
+    coords: &Coordinates,
+    line_ending: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, IcalError> {
+    let found = evidence(event);
+    if !found.any() {
+        return Ok(false);
+    }
+    let old_urls = found.join_urls;
+    let mut changed = rewrite_body(
+        event,
+        "DESCRIPTION",
+        &text_block(coords),
+        text_blocks,
+        line_ending,
+    );
+    if event.property("X-ALT-DESC").is_some() {
+        changed |= rewrite_body(
+            event,
+            "X-ALT-DESC",
+            &html_block(coords),
+            html_blocks,
+            line_ending,
+        );
+    }
+    changed |= event.edit_properties(|p| edit_property(p, coords, &old_urls, line_ending));
+    changed |= rewrite_conference(event, coords, &old_urls, line_ending);
+    if changed {
+        let sequence = sequence_of(event)?.saturating_add(1);
+        let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+        event.set_property(
+            "SEQUENCE",
+            ContentLine::new("SEQUENCE", "", &sequence.to_string(), line_ending),
+        );
+        event.set_property(
+            "DTSTAMP",
+            ContentLine::new("DTSTAMP", "", &stamp, line_ending),
+        );
+        event.set_property(
+            "LAST-MODIFIED",
+            ContentLine::new("LAST-MODIFIED", "", &stamp, line_ending),
+        );
+    }
+    Ok(changed)
+}
+
+/// How many times a body is re-edited looking for a fixpoint (see [`rewrite_body`]).
+const MAX_BODY_PASSES: usize = 4;
+
+/// Puts `block` into a TEXT body (see [`body_with_block`]), iterated to a fixpoint: broken HTML
+/// can make the recognisers see a different block layout in their own output, and a rewrite
+/// must be idempotent whatever the input. A body that does not settle within a few passes
+/// (found only by fuzzing) is left as it was.
+fn rewrite_body(
+    event: &mut Component,
+    name: &str,
+    block: &str,
+    find: fn(&str) -> Vec<Block>,
+    line_ending: &str,
+) -> bool {
+    let Some(existing) = event.property(name) else {
+        return event.set_property(
+            name,
+            ContentLine::new(name, "", &escape(block), line_ending),
+        );
+    };
+    let html = name == "X-ALT-DESC";
+    let mut current = existing.value().to_string();
+    for _ in 0..MAX_BODY_PASSES {
+        let next = body_with_block(&current, block, find, html);
+        if next == current {
+            if current == existing.value() {
+                return false;
+            }
+            return match existing.with_value(&current, line_ending) {
+                Some(line) => event.set_property(name, line),
+                None => false,
+            };
+        }
+        current = next;
+    }
+    false
+}
+
+/// Replaces the first block of a TEXT body with `block` and drops the others; adds `block` when
+/// the body has none (the meeting's coordinates were only in properties).
+fn body_with_block(raw: &str, block: &str, find: fn(&str) -> Vec<Block>, html: bool) -> String {
+    let unescaped = Unescaped::new(raw);
+    let blocks = find(&unescaped.text);
+    if blocks.is_empty() {
+        return insert_block(raw, &unescaped.text, block, html);
+    }
+    let mut out = String::with_capacity(raw.len() + block.len());
+    let mut copied = 0;
+    for (i, found) in blocks.iter().enumerate() {
+        let range = unescaped.raw_range(found.range.start, found.range.end);
+        out.push_str(&raw[copied..range.start]);
+        if i == 0 {
+            out.push_str(&escape(block));
+        }
+        copied = range.end;
+    }
+    out.push_str(&raw[copied..]);
+    out
+}
+
+/// A body with the block added: before `</body>` in HTML, else at the end after a blank line.
+fn insert_block(raw: &str, text: &str, block: &str, html: bool) -> String {
+    if html {
+        if let Some(at) = raw.to_ascii_lowercase().rfind("</body>") {
+            return format!("{}{}\\n{}", &raw[..at], escape(block), &raw[at..]);
+        }
+    }
+    if text.trim().is_empty() {
+        escape(block)
+    } else {
+        format!("{raw}\\n\\n{}", escape(block))
+    }
+}
+
+/// LOCATION, URL and the X-MICROSOFT-* meeting properties.
+fn edit_property(
+    property: &ContentLine,
+    coords: &Coordinates,
+    old_urls: &[String],
+    line_ending: &str,
+) -> Edit {
+    let value = property.value();
+    let replace = |new_value: &str| match property.with_value(new_value, line_ending) {
+        Some(line) => Edit::Replace(vec![line]),
+        None => Edit::Keep,
+    };
+    match property.name() {
+        "LOCATION" => {
+            let lower = unescape(value).trim().to_lowercase();
+            if LOCATION_PLACEHOLDERS.iter().any(|(p, _)| *p == lower) {
+                replace(&escape(location_placeholder(coords.kind)))
+            } else {
+                replace(&replace_urls(value, old_urls, &escape(&coords.join_url)))
+            }
+        }
+        "URL" | "X-MICROSOFT-ONLINEMEETINGEXTERNALLINK" => {
+            replace(&replace_urls(value, old_urls, &coords.join_url))
+        }
+        "X-MICROSOFT-SKYPETEAMSMEETINGURL" if coords.kind == OnlineMeetingKind::Teams => {
+            replace(&coords.join_url)
+        }
+        "X-MICROSOFT-SKYPETEAMSMEETINGURL" => Edit::Replace(Vec::new()),
+        name if STALE_MEETING_PROPERTIES.contains(&name) => Edit::Replace(Vec::new()),
+        _ => Edit::Keep,
+    }
+}
+
+/// `value` with every URL that is a meeting join URL, or one of the old ones, replaced by
+/// `new_url`. Whole URLs are replaced, never a prefix, so that a rewrite never leaves the tail of
+/// an old URL behind (which a later run would see as yet another URL to replace).
+fn replace_urls(value: &str, old_urls: &[String], new_url: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut copied = 0;
+    for found in urls_with_ranges(value) {
+        let url = &value[found.clone()];
+        if classify_url(url).is_some() || old_urls.iter().any(|u| u == url) {
+            out.push_str(&value[copied..found.start]);
+            out.push_str(new_url);
+            copied = found.end;
+        }
+    }
+    out.push_str(&value[copied..]);
+    out
+}
+
+/// RFC 7986 CONFERENCE properties: those pointing at the old meeting (its join URL or a phone
+/// number) are replaced, in place of the first of them, by the new join URL and dial-in numbers.
+fn rewrite_conference(
+    event: &mut Component,
+    coords: &Coordinates,
+    old_urls: &[String],
+    line_ending: &str,
+) -> bool {
+    let is_old = |p: &ContentLine| {
+        let value = p.value().trim();
+        p.name() == "CONFERENCE"
+            && (value.to_ascii_lowercase().starts_with("tel:")
+                || value == coords.join_url
+                || old_urls.iter().any(|u| u == value))
+    };
+    if !event.properties().any(is_old) {
+        return false;
+    }
+    let mut replacement = vec![ContentLine::new(
+        "CONFERENCE",
+        &format!(
+            "VALUE=URI;FEATURE=AUDIO,VIDEO;LABEL={}",
+            param_value(heading(coords.kind))
+        ),
+        &coords.join_url,
+        line_ending,
+    )];
+    for number in &coords.dial_in {
+        replacement.push(ContentLine::new(
+            "CONFERENCE",
+            &format!(
+                "VALUE=URI;FEATURE=PHONE;LABEL={}",
+                param_value(&number.label)
+            ),
+            &tel_uri(&number.number, coords.conference_id.as_deref()),
+            line_ending,
+        ));
+    }
+    let mut pending = Some(replacement);
+    let before: Vec<String> = event
+        .properties()
+        .filter(|p| p.name() == "CONFERENCE")
+        .map(|p| p.unfolded().to_string())
+        .collect();
+    event.edit_properties(|p| match (is_old(p), pending.take()) {
+        (true, Some(lines)) => Edit::Replace(lines),
+        (true, None) => Edit::Replace(Vec::new()),
+        (false, taken) => {
+            pending = taken;
+            Edit::Keep
+        }
+    });
+    let after: Vec<&str> = event
+        .properties()
+        .filter(|p| p.name() == "CONFERENCE")
+        .map(|p| p.unfolded())
+        .collect();
+    before != after
+}
+
+/// A parameter value, quoted when it holds `:`, `;` or `,` (RFC 5545 3.2; `"` cannot appear).
+fn param_value(value: &str) -> String {
+    let value: String = value
+        .chars()
+        .filter(|c| *c != '"' && !c.is_control())
+        .collect();
+    if value.contains([':', ';', ',']) {
+        format!("\"{value}\"")
+    } else {
+        value
+    }
+}

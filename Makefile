@@ -34,7 +34,7 @@ run: deps
 
 # Every test: unit, property, golden, corpus and the end-to-end tests against real Redis, Radicale
 # and an SMTP sink (the harness starts its own servers on free ports).
-test: deps
+test: deps lint
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc

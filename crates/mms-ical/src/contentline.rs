@@ -480,6 +480,14 @@ impl Component {
         self.properties().find(|p| p.name() == name)
     }
 
+    /// The VEVENT that stands for the resource: the recurring master (the one without
+    /// RECURRENCE-ID), else the first event (a resource holding only exceptions).
+    pub fn master_event(&self) -> Option<&Component> {
+        let mut events = self.components().filter(|c| c.name == "VEVENT").peekable();
+        let first = *events.peek()?;
+        Some(events.find(|e| e.property("RECURRENCE-ID").is_none()).unwrap_or(first))
+    }
+
     pub fn components(&self) -> impl Iterator<Item = &Component> {
         self.entries.iter().filter_map(|e| match e {
             Entry::Component(c) => Some(c),

@@ -61,15 +61,8 @@ pub fn build_update(
 ) -> Result<OutgoingMessage, IcalError> {
     let mut document = Document::parse(ics)?;
     let calendar = document.calendar().ok_or(IcalError::NoCalendar)?;
-    let events: Vec<_> = calendar
-        .components()
-        .filter(|c| c.name == "VEVENT")
-        .collect();
-    let master = events
-        .iter()
-        .find(|e| e.property("RECURRENCE-ID").is_none())
-        .or(events.first())
-        .copied()
+    let master = calendar
+        .master_event()
         .ok_or(IcalError::NoEvent { action: "send" })?;
     let uid = master
         .property("UID")
@@ -90,7 +83,7 @@ pub fn build_update(
         .map(str::to_string);
 
     let mut recipients: Vec<String> = Vec::new();
-    for event in &events {
+    for event in calendar.components().filter(|c| c.name == "VEVENT") {
         for attendee in event.properties().filter(|p| p.name() == "ATTENDEE") {
             let attendee = address(attendee.value());
             if attendee != organizer_address

@@ -118,14 +118,8 @@ pub fn rewrite_with(
         for event in calendar.components_mut().filter(|c| c.name == "VEVENT") {
             changed |= rewrite::rewrite_event(event, coords, line_ending, now)?;
         }
-        let events: Vec<_> = calendar
-            .components()
-            .filter(|c| c.name == "VEVENT")
-            .collect();
-        let master = events
-            .iter()
-            .find(|e| e.property("RECURRENCE-ID").is_none())
-            .or(events.first())
+        let master = calendar
+            .master_event()
             .ok_or(IcalError::NoEvent { action: "rewrite" })?;
         let uid = master
             .property("UID")

@@ -485,7 +485,11 @@ impl Component {
     pub fn master_event(&self) -> Option<&Component> {
         let mut events = self.components().filter(|c| c.name == "VEVENT").peekable();
         let first = *events.peek()?;
-        Some(events.find(|e| e.property("RECURRENCE-ID").is_none()).unwrap_or(first))
+        Some(
+            events
+                .find(|e| e.property("RECURRENCE-ID").is_none())
+                .unwrap_or(first),
+        )
     }
 
     pub fn components(&self) -> impl Iterator<Item = &Component> {

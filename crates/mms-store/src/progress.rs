@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mms_core::{MigrationState, MigrationStatus, MigrationType};
@@ -100,12 +101,21 @@ local function status_put(status_key, statuses_key, user_key, json, create_ms, c
 end
 "#;
 
-/// KEYS: lease, status, statuses, user migrations. ARGV: lease value, json, create ms, correlation.
+/// How long a migration's journal is kept once the migration is final. The journal only matters
+/// to resume a migration that is not final; afterwards it is kept a while for support.
+pub const JOURNAL_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a user's sent ledger is kept after its last entry. Resends of one (UID, SEQUENCE) can
+/// only happen while one migration retries (24 hours at most); months is ample.
+pub const SENT_LEDGER_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// KEYS: lease, status, statuses, user migrations, journal. ARGV: lease value, json, create ms,
+/// correlation, journal ttl ms (0: keep, the migration is not final).
 static WRITE_STATUS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{FENCE_CHECK_LUA}{STATUS_PUT_LUA}
 if not fence_ok(KEYS[1], ARGV[1]) then return 0 end
 status_put(KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[4])
+if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[5], ARGV[5]) end
 return 1"
     ))
 });
@@ -135,13 +145,15 @@ return 1"
     ))
 });
 
-/// KEYS: lease, journal, sent ledger. ARGV: lease value, meeting key, json, message id, now ms.
+/// KEYS: lease, journal, sent ledger. ARGV: lease value, meeting key, json, message id, now ms,
+/// ledger ttl ms.
 static RECORD_SENT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{FENCE_CHECK_LUA}
 if not fence_ok(KEYS[1], ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
 return 1"
     ))
 });
@@ -187,10 +199,16 @@ impl Store {
             .key(self.keys.status(tenant, correlation))
             .key(self.keys.statuses(tenant))
             .key(self.keys.user_migrations(tenant, &lease.user))
+            .key(self.keys.journal(tenant, correlation))
             .arg(lease.value())
             .arg(status_json(status)?)
             .arg(status.create_date.timestamp_millis())
             .arg(correlation)
+            .arg(if status.state.is_final() {
+                JOURNAL_RETENTION.as_millis() as u64
+            } else {
+                0
+            })
             .invoke_async(&mut conn)
             .await?;
         if written == 1 {
@@ -398,6 +416,7 @@ impl Store {
             .arg(journal_json(entry)?)
             .arg(message_id)
             .arg(Utc::now().timestamp_millis())
+            .arg(SENT_LEDGER_RETENTION.as_millis() as u64)
             .invoke_async(&mut conn)
             .await?;
         if written == 1 {

@@ -328,3 +328,52 @@ async fn history_appends_in_order_and_shows_corrupt_records() {
         .collect();
     assert_eq!(events, vec!["Started", "Corrupt", "Succeeded"]);
 }
+
+/// Retention: a migration's journal expires once the migration is final (not before: a resume
+/// needs it), and the sent ledger expires months after its last entry.
+#[tokio::test]
+async fn journals_expire_once_final_and_the_sent_ledger_after_its_last_entry() {
+    let (_server, store) = fresh(false).await;
+    let req = manual("acme", "ret@acme.test");
+    let lease = store
+        .acquire_lease("acme", "ret@acme.test", "w1", 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut status = MigrationStatus::pending(&req, "id", Utc::now());
+    let cid = status.correlation_id.clone();
+    store
+        .record_sent(&lease, &cid, "uid-1", &sent_entry("<m9@x>"))
+        .await
+        .unwrap();
+    let pttl = |key: String| {
+        let mut conn = store.connection();
+        async move {
+            redis::cmd("PTTL")
+                .arg(key)
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    let ledger_ttl = pttl(store.keys().sent("acme", "ret@acme.test")).await;
+    assert!(
+        ledger_ttl > 0
+            && ledger_ttl as u128 <= mms_store::progress::SENT_LEDGER_RETENTION.as_millis()
+    );
+
+    status.state = MigrationState::InProgress;
+    store.write_status(&lease, &status).await.unwrap();
+    assert_eq!(
+        pttl(store.keys().journal("acme", &cid)).await,
+        -1,
+        "kept while the migration runs"
+    );
+    status.state = MigrationState::Succeeded;
+    store.write_status(&lease, &status).await.unwrap();
+    let journal_ttl = pttl(store.keys().journal("acme", &cid)).await;
+    assert!(
+        journal_ttl > 0
+            && journal_ttl as u128 <= mms_store::progress::JOURNAL_RETENTION.as_millis()
+    );
+}

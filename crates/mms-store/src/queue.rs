@@ -264,6 +264,18 @@ impl Store {
             let queued: Option<String> = conn.get(self.keys.queued(tenant, user)).await?;
             if let Some(correlation) = queued {
                 if let Some(merged) = self.try_merge(request, &correlation).await? {
+                    if delay_ms == 0 {
+                        // A trigger that must not wait (a manual start) merged into a request
+                        // still in its coalescing hold: make it due now. XX leaves a request that
+                        // is already on the stream alone.
+                        let _: Option<i64> = redis::cmd("ZADD")
+                            .arg(self.keys.delayed(tenant))
+                            .arg("XX")
+                            .arg(Utc::now().timestamp_millis())
+                            .arg(&merged.correlation_id)
+                            .query_async(&mut conn)
+                            .await?;
+                    }
                     return Ok(merged);
                 }
             }

@@ -6,7 +6,8 @@ mod common;
 
 use common::{fresh, manual, now_ms, request};
 use mms_core::{
-    MigrationState, MigrationType, SourceMeetingType as S, TargetMeetingType as T, UserProfile,
+    MigrationRequest, MigrationState, MigrationType, SourceMeetingType as S,
+    TargetMeetingType as T, Trigger, UserProfile,
 };
 use redis::AsyncCommands;
 use std::collections::HashSet;
@@ -423,4 +424,39 @@ async fn a_touched_entry_is_not_claimed_by_another_worker() {
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].request.user, "dead@acme.test");
+}
+
+/// A manual start (no delay) that merges into a request in its coalescing hold makes it due now:
+/// "runs at once" holds even when an automatic trigger came first.
+#[tokio::test]
+async fn a_manual_start_merged_into_a_held_request_makes_it_due_now() {
+    let (_server, store) = fresh(false).await;
+    let automatic = MigrationRequest::new(
+        "acme",
+        "hal@acme.test",
+        S::All,
+        T::Current,
+        Trigger::AudioConferencing {
+            change: "ProviderChanged".into(),
+        },
+    );
+    let held = store.enqueue(&automatic, 3_600_000).await.unwrap();
+    assert_eq!(
+        store.promote_due(now_ms()).await.unwrap(),
+        0,
+        "held for an hour"
+    );
+    let started = store
+        .enqueue(&manual("acme", "hal@acme.test"), 0)
+        .await
+        .unwrap();
+    assert!(started.merged);
+    assert_eq!(started.correlation_id, held.correlation_id);
+    assert_eq!(store.promote_due(now_ms() + 1).await.unwrap(), 1, "due now");
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
+    assert_eq!(
+        got[0].request.trigger,
+        Trigger::Manual,
+        "the merged request stands for the manual start"
+    );
 }

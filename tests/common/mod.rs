@@ -57,6 +57,7 @@ impl Stack {
             username: None,
             password: None,
             timeout_secs: 10,
+            ca_file: None,
         };
         cfg.mail = MailConfig::Smtp {
             host: "127.0.0.1".into(),
@@ -65,10 +66,12 @@ impl Stack {
             username: None,
             password: None,
             timeout_secs: 10,
+            ca_file: None,
         };
         cfg.queue.coalesce_delay_ms = 0;
         cfg.queue.claim_idle_ms = 3_000;
         cfg.queue.block_ms = 50;
+        cfg.queue.hold_recheck_ms = 500;
         cfg.lease.ttl_ms = 3_000;
         cfg.retry.schedule_secs = vec![1];
         cfg.concurrency.supervisor_idle_secs = 5;

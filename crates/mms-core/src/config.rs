@@ -45,6 +45,10 @@ pub enum MailboxConfig {
         password: Option<String>,
         /// Seconds before a request is abandoned as unavailable.
         timeout_secs: u64,
+        /// PEM file of CA certificates trusted for an `https://` server, besides the public
+        /// roots: for a server whose certificate a private (organisation) CA signed.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -60,7 +64,13 @@ pub enum MailConfig {
         tls: String,
         username: Option<String>,
         password: Option<String>,
+        /// Seconds one whole exchange with the relay (connect, TLS, AUTH, DATA) may take before
+        /// it is abandoned as transient.
         timeout_secs: u64,
+        /// PEM file of CA certificates trusted for the relay (with `tls` = `starttls` or `tls`),
+        /// besides the public roots: for a relay whose certificate a private CA signed.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -74,6 +84,14 @@ pub struct QueueConfig {
     pub block_ms: u64,
     /// Requests read per tenant per round (fairness: each tenant gets this many per round).
     pub batch: usize,
+    /// How often a request held by a disabled tenant (MeetingMigrationEnabled = false) is looked
+    /// at again; each look costs a few Redis commands per held request.
+    #[serde(default = "default_hold_recheck_ms")]
+    pub hold_recheck_ms: u64,
+}
+
+fn default_hold_recheck_ms() -> u64 {
+    30_000
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +154,7 @@ impl Default for MmsConfig {
                 claim_idle_ms: 30_000,
                 block_ms: 1_000,
                 batch: 8,
+                hold_recheck_ms: default_hold_recheck_ms(),
             },
             retry: RetryConfig {
                 max_retries: 9,
@@ -205,6 +224,43 @@ mod tests {
             matches!(cfg.mailbox, MailboxConfig::Caldav { ref calendar_url, .. } if calendar_url == "http://x/{user}/cal/")
         );
         assert_eq!(cfg.retry.max_retries, 9);
+    }
+
+    /// `ca_file` is optional in both connector sections: absent is `None`, present is a path.
+    #[test]
+    fn ca_file_is_read_when_given_and_none_when_absent() {
+        let dir = tempfile_dir("ca-file");
+        let with = dir.join("with.toml");
+        std::fs::write(
+            &with,
+            "[mailbox]\nkind = \"caldav\"\ncalendar_url = \"https://x/{user}/\"\ntimeout_secs = 5\n\
+             ca_file = \"/etc/mms/ca.pem\"\n\
+             [mail]\nkind = \"smtp\"\nhost = \"relay\"\nport = 465\ntls = \"tls\"\ntimeout_secs = 5\n\
+             ca_file = \"/etc/mms/relay-ca.pem\"\n",
+        )
+        .unwrap();
+        let cfg = MmsConfig::load(Some(&with)).unwrap();
+        assert!(
+            matches!(cfg.mailbox, MailboxConfig::Caldav { ref ca_file, .. } if ca_file.as_deref() == Some(Path::new("/etc/mms/ca.pem")))
+        );
+        assert!(
+            matches!(cfg.mail, MailConfig::Smtp { ref ca_file, .. } if ca_file.as_deref() == Some(Path::new("/etc/mms/relay-ca.pem")))
+        );
+
+        let without = dir.join("without.toml");
+        std::fs::write(
+            &without,
+            "[mail]\nkind = \"smtp\"\nhost = \"relay\"\nport = 25\ntls = \"none\"\ntimeout_secs = 5\n",
+        )
+        .unwrap();
+        let cfg = MmsConfig::load(Some(&without)).unwrap();
+        assert!(matches!(cfg.mail, MailConfig::Smtp { ca_file: None, .. }));
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mms-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Outgoing mail: the two real implementations of [`mms_core::Sender`] (P5).
 //!
-//! - [`SmtpSender`]: hands each iMIP message to an SMTP relay (lettre; plain, STARTTLS or TLS,
-//!   optional credentials).
+//! - [`SmtpSender`]: hands each iMIP message to an SMTP relay (lettre; plain, STARTTLS or TLS
+//!   trusting the public roots plus an optional private CA file, optional credentials).
 //! - [`MaildirSender`]: the embedded outbox, one file per message in a Maildir `new/` folder.
 //!
 //! [`sender_from_config`] picks one from the `mail` section of the configuration.
 
 mod maildir;
 mod smtp;
+mod tls;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub fn sender_from_config(cfg: &MailConfig) -> Result<Arc<dyn Sender>, MailConfi
             username,
             password,
             timeout_secs,
+            ca_file,
         } => {
             let tls = SmtpTls::parse(tls)?;
             let credentials = match (username, password) {
@@ -52,6 +54,7 @@ pub fn sender_from_config(cfg: &MailConfig) -> Result<Arc<dyn Sender>, MailConfi
                 tls,
                 credentials,
                 std::time::Duration::from_secs(*timeout_secs),
+                ca_file.as_deref(),
             )?))
         }
     }

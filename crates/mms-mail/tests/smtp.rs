@@ -27,6 +27,7 @@ fn sender(port: u16) -> SmtpSender {
         SmtpTls::None,
         None,
         Duration::from_secs(10),
+        None,
     )
     .unwrap()
 }
@@ -41,6 +42,7 @@ async fn the_message_arrives_byte_for_byte_with_its_envelope() {
         username: None,
         password: None,
         timeout_secs: 10,
+        ca_file: None,
     };
     let sender = sender_from_config(&cfg).unwrap();
     let msg = message();
@@ -115,6 +117,7 @@ fn a_bad_configuration_says_what_to_fix() {
         username: user.map(str::to_string),
         password: None,
         timeout_secs: 10,
+        ca_file: None,
     };
     let err = sender_from_config(&cfg("ssl", None)).err().unwrap();
     assert!(err.to_string().contains("mail.tls"), "{err}");

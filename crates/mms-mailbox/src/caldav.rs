@@ -14,7 +14,14 @@
 //!
 //! Every request waits for a permit of a per-server semaphore
 //! (`concurrency.per_mailbox_server`), so a worker never floods a mailbox server.
+//!
+//! An `https://` server is checked against the public roots plus `mailbox.ca_file` (see
+//! [`crate::tls`]). A refused certificate is [`MailboxError::Unavailable`]: nothing about the
+//! user or the meeting is wrong, and the admin can fix the trust (or the server its certificate)
+//! while the migration waits on its slow retry schedule (P7); a permanent error would instead fail
+//! every user's migration at once and make the admin start them all again.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +35,7 @@ use tokio::sync::Semaphore;
 
 use crate::listing::{page_after, ListingCache};
 use crate::multistatus::{self, DavResponse};
+use crate::tls::{certificate_problem, load_ca_file};
 use crate::MailboxConfigError;
 
 /// Everything but the RFC 3986 unreserved characters is encoded in the user's path segment.
@@ -59,13 +67,15 @@ pub struct CalDavMailbox {
 
 impl CalDavMailbox {
     /// A connector for the server at `calendar_url` (which may hold `{user}`), at most
-    /// `per_server` requests in flight, each abandoned after `timeout`.
+    /// `per_server` requests in flight, each abandoned after `timeout`. For an `https://` URL,
+    /// `ca_file` (a PEM bundle) adds CAs to the trusted public roots.
     pub fn new(
         calendar_url: &str,
         username: Option<String>,
         password: Option<String>,
         timeout: Duration,
         per_server: usize,
+        ca_file: Option<&Path>,
     ) -> Result<CalDavMailbox, MailboxConfigError> {
         if per_server == 0 {
             return Err(MailboxConfigError::Invalid(
@@ -88,13 +98,23 @@ impl CalDavMailbox {
                 "mailbox.calendar_url {calendar_url:?} must start with http:// or https://"
             )));
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| {
-                MailboxConfigError::Invalid(format!("cannot build the HTTP client: {e}"))
-            })?;
+            .connect_timeout(timeout);
+        if let Some(path) = ca_file {
+            if parsed.scheme() != "https" {
+                return Err(MailboxConfigError::Invalid(format!(
+                    "mailbox.ca_file is set but mailbox.calendar_url {calendar_url:?} is not https: \
+                     use an https:// URL, or remove mailbox.ca_file"
+                )));
+            }
+            for certificate in load_ca_file(path)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().map_err(|e| {
+            MailboxConfigError::Invalid(format!("cannot build the HTTP client: {e}"))
+        })?;
         // A collection URL ends with a slash; hrefs are resolved against it.
         let calendar_url = if calendar_url.ends_with('/') {
             calendar_url.to_string()
@@ -155,6 +175,9 @@ impl CalDavMailbox {
             request = request.body(body);
         }
         let transport = |e: reqwest::Error| {
+            if let Some(problem) = certificate_problem(&e) {
+                return MailboxError::Unavailable(format!("{method} {url} failed: {problem}"));
+            }
             let what = if e.is_timeout() {
                 "timed out"
             } else {

@@ -1,6 +1,7 @@
 //! Mailbox connectors: the two real implementations of [`mms_core::Mailbox`].
 //!
-//! - [`CalDavMailbox`]: any CalDAV server (RFC 4791), over reqwest with rustls.
+//! - [`CalDavMailbox`]: any CalDAV server (RFC 4791), over reqwest with rustls (public roots plus
+//!   an optional private CA file).
 //! - [`VdirMailbox`]: the embedded store, a vdir folder per user.
 //!
 //! [`mailbox_from_config`] picks one from the `mailbox` section of the configuration. Both page
@@ -11,6 +12,7 @@
 mod caldav;
 mod listing;
 mod multistatus;
+mod tls;
 mod vdir;
 
 use std::sync::Arc;
@@ -42,12 +44,14 @@ pub fn mailbox_from_config(
             username,
             password,
             timeout_secs,
+            ca_file,
         } => Ok(Arc::new(CalDavMailbox::new(
             calendar_url,
             username.clone(),
             password.clone(),
             Duration::from_secs(*timeout_secs),
             per_server,
+            ca_file.as_deref(),
         )?)),
     }
 }

@@ -21,7 +21,7 @@ async fn seeded() -> Radicale {
 }
 
 fn connector(calendar_url: &str) -> CalDavMailbox {
-    CalDavMailbox::new(calendar_url, None, None, Duration::from_secs(10), 4).unwrap()
+    CalDavMailbox::new(calendar_url, None, None, Duration::from_secs(10), 4, None).unwrap()
 }
 
 /// P2: from now, the series with future occurrences and the future meeting; not the past
@@ -143,6 +143,7 @@ async fn refused_credentials_are_unauthorized() {
         Some("right".into()),
         Duration::from_secs(10),
         2,
+        None,
     )
     .unwrap();
     assert!(good
@@ -157,6 +158,7 @@ async fn refused_credentials_are_unauthorized() {
         Some("wrong".into()),
         Duration::from_secs(10),
         2,
+        None,
     )
     .unwrap();
     let err = bad
@@ -246,12 +248,26 @@ async fn a_server_without_time_range_falls_back_to_listing_every_event() {
 
 #[test]
 fn a_bad_configuration_says_what_to_fix() {
-    let err = CalDavMailbox::new("not a url/{user}", None, None, Duration::from_secs(5), 4)
-        .err()
-        .unwrap();
+    let err = CalDavMailbox::new(
+        "not a url/{user}",
+        None,
+        None,
+        Duration::from_secs(5),
+        4,
+        None,
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("calendar_url"), "{err}");
-    let err = CalDavMailbox::new("http://h/{user}/", None, None, Duration::from_secs(5), 0)
-        .err()
-        .unwrap();
+    let err = CalDavMailbox::new(
+        "http://h/{user}/",
+        None,
+        None,
+        Duration::from_secs(5),
+        0,
+        None,
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("per_mailbox_server"), "{err}");
 }

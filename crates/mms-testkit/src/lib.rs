@@ -2,9 +2,13 @@
 //!
 //! - [`redis::RedisServer`]: a private `redis-server` (optionally with AOF), which a test may kill
 //!   and restart on the same port and data directory.
-//! - [`radicale::Radicale`]: a Radicale CalDAV server with its storage in a temp dir.
+//! - [`radicale::Radicale`]: a Radicale CalDAV server with its storage in a temp dir, over HTTP
+//!   or HTTPS.
 //! - [`smtp::SmtpSink`]: an aiosmtpd SMTP server that stores what it receives (or refuses it with
-//!   550 / 451 on demand), which tests read back.
+//!   550 / 451 on demand), which tests read back; plain, STARTTLS or implicit TLS, with or
+//!   without AUTH.
+//! - [`tls::TestCertificates`]: a throwaway CA and a server certificate it signed, for the TLS
+//!   variants of the servers above.
 //! - [`proxy::FaultProxy`]: an HTTP proxy that answers `503` to everything while switched on.
 //!
 //! Python servers run from the virtualenv the Makefile creates (`.venv` at the workspace root, or
@@ -15,6 +19,7 @@ pub mod proxy;
 pub mod radicale;
 pub mod redis;
 pub mod smtp;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

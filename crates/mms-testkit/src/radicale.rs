@@ -4,13 +4,15 @@
 //! test creates `/<user>/calendar/` and writes events without credentials.
 //! [`Radicale::start_with_users`] checks Basic credentials against a plain htpasswd file and lets
 //! each user touch only their own collections (`owner_only`), to test refused credentials.
+//! [`Radicale::start_tls`] and [`Radicale::start_tls_with_users`] serve the same over HTTPS with
+//! a given certificate (see [`crate::tls::TestCertificates`]).
 //!
 //! The helpers write through HTTP (as a mail client would) but [`Radicale::list_events`] reads the
 //! storage folder directly, so a test checks what the server really holds, independently of the
 //! CalDAV client under test. Keep fixtures small: Radicale re-reads a calendar on every query.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -25,8 +27,16 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 use crate::process::ServerProcess;
 use crate::{free_port, venv};
 
+/// The certificate and key files an HTTPS Radicale serves with.
+struct ServerCertificate<'a> {
+    cert_file: &'a Path,
+    key_file: &'a Path,
+}
+
 pub struct Radicale {
     pub port: u16,
+    /// `http` or `https`.
+    scheme: &'static str,
     dir: tempfile::TempDir,
     passwords: HashMap<String, String>,
     http: reqwest::Client,
@@ -36,16 +46,45 @@ pub struct Radicale {
 impl Radicale {
     /// A server that accepts every request without credentials.
     pub async fn start() -> Radicale {
-        Self::launch(&[]).await
+        Self::launch(&[], None).await
     }
 
     /// A server that requires Basic auth with one of `users` (name, plain password); each user
     /// may read and write only below `/<name>/`.
     pub async fn start_with_users(users: &[(&str, &str)]) -> Radicale {
-        Self::launch(users).await
+        Self::launch(users, None).await
     }
 
-    async fn launch(users: &[(&str, &str)]) -> Radicale {
+    /// Like [`Radicale::start`], but HTTPS only, serving the PEM certificate `cert_file` (for
+    /// `127.0.0.1`) with its private key `key_file`.
+    pub async fn start_tls(cert_file: &Path, key_file: &Path) -> Radicale {
+        Self::launch(
+            &[],
+            Some(ServerCertificate {
+                cert_file,
+                key_file,
+            }),
+        )
+        .await
+    }
+
+    /// Like [`Radicale::start_with_users`], but HTTPS only (see [`Radicale::start_tls`]).
+    pub async fn start_tls_with_users(
+        cert_file: &Path,
+        key_file: &Path,
+        users: &[(&str, &str)],
+    ) -> Radicale {
+        Self::launch(
+            users,
+            Some(ServerCertificate {
+                cert_file,
+                key_file,
+            }),
+        )
+        .await
+    }
+
+    async fn launch(users: &[(&str, &str)], tls: Option<ServerCertificate<'_>>) -> Radicale {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let storage = dir.path().join("collections");
@@ -61,8 +100,16 @@ impl Radicale {
             );
             (auth, "owner_only")
         };
+        let ssl = match &tls {
+            None => "ssl = False".to_string(),
+            Some(server) => format!(
+                "ssl = True\ncertificate = {}\nkey = {}",
+                server.cert_file.display(),
+                server.key_file.display()
+            ),
+        };
         let config = format!(
-            "[server]\nhosts = 127.0.0.1:{port}\nmax_connections = 32\ndelay_on_error = 0\n\
+            "[server]\nhosts = 127.0.0.1:{port}\nmax_connections = 32\ndelay_on_error = 0\n{ssl}\n\
              [auth]\n{auth}\n\
              [rights]\ntype = {rights}\n\
              [storage]\nfilesystem_folder = {}\n\
@@ -76,21 +123,28 @@ impl Radicale {
         cmd.arg("--config").arg(&config_path);
         let process =
             ServerProcess::spawn(cmd, "radicale", port, &dir.path().join("radicale.log")).await;
+        // The fixture helpers below set up and inspect calendars; they must work whatever trust
+        // configuration the client under test gets, so they do not verify the test certificate.
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(tls.is_some())
+            .build()
+            .expect("fixture HTTP client");
         Radicale {
             port,
+            scheme: if tls.is_some() { "https" } else { "http" },
             passwords: users
                 .iter()
                 .map(|(u, p)| (u.to_string(), p.to_string()))
                 .collect(),
             dir,
-            http: reqwest::Client::new(),
+            http,
             _process: process,
         }
     }
 
-    /// `http://127.0.0.1:PORT`, no trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` for a TLS server), no trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// The value for `MailboxConfig::Caldav::calendar_url`.

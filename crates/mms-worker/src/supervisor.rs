@@ -19,9 +19,6 @@ use crate::migration::{self, AttemptOutcome, MigrationActor, MigrationArgs};
 use crate::retry::{RetryDecision, RetryPolicy};
 use crate::Services;
 
-/// How long a held request (tenant disabled) waits before the switch is checked again.
-pub const HOLD_RECHECK: Duration = Duration::from_secs(2);
-
 pub enum SupervisorMsg {
     /// A request delivered from the stream.
     Run(Box<Delivery>),
@@ -197,12 +194,8 @@ async fn hold(state: &SupervisorState, delivery: &Delivery) {
         }
     }
     metrics::counter!(crate::telemetry::MIGRATIONS_TOTAL, "outcome" => "held").increment(1);
-    requeue(
-        state,
-        delivery,
-        Utc::now().timestamp_millis() + HOLD_RECHECK.as_millis() as i64,
-    )
-    .await;
+    let recheck_ms = state.services.config.queue.hold_recheck_ms as i64;
+    requeue(state, delivery, Utc::now().timestamp_millis() + recheck_ms).await;
 }
 
 async fn requeue(state: &SupervisorState, delivery: &Delivery, due_ms: i64) {

@@ -3,7 +3,8 @@
 //! against any MMS deployment it can reach with a token.
 //!
 //! Output is an aligned table for people, or `--output json` (the API's JSON as is) for scripts.
-//! Errors from the API print as `error: <code>: <message>` and exit with status 1.
+//! Errors from the API print as `error: <code>: <message>` and exit with status 1; `--watch`
+//! exits 2 when a watched migration failed and 3 when its `--timeout` ran out.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -14,6 +15,15 @@ use serde_json::{json, Value};
 
 /// Seconds between two redraws of `--watch`.
 const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Longest wait for one API reply: a hung connection fails the command instead of hanging it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Exit status of `--watch` when a watched migration ended Failed.
+pub const EXIT_MIGRATION_FAILED: u8 = 2;
+
+/// Exit status of `--watch` when `--timeout` ran out before every migration was final.
+pub const EXIT_WATCH_TIMEOUT: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,7 +82,7 @@ pub enum Command {
         #[arg(long)]
         identity: Option<String>,
         /// Counts of users per state (and per migration type) instead of rows.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         summary_only: bool,
         /// Pending, InProgress, Failed or Succeeded.
         #[arg(long)]
@@ -86,9 +96,13 @@ pub enum Command {
         /// Created at or before (RFC 3339).
         #[arg(long)]
         end_time: Option<String>,
-        /// Redraw progress (meetings done / total per user) until every migration is final.
+        /// Redraw progress (meetings done / total per user) until every migration is final; exits
+        /// 2 when one of them ended Failed.
         #[arg(long)]
         watch: bool,
+        /// With --watch: give up after this many seconds and exit 3 (0: wait as long as it takes).
+        #[arg(long, value_name = "SECS", default_value_t = 0, requires = "watch")]
+        timeout: u64,
     },
     /// Get-CsMeetingMigrationTransactionHistory.
     GetMeetingMigrationTransactionHistory {
@@ -111,8 +125,15 @@ pub enum Command {
     },
     /// Create a tenant (operator token).
     CreateTenant,
-    /// Mint a tenant-admin token for --tenant (operator token); printed once.
+    /// Mint a tenant-admin token for --tenant (operator token); printed once, with its id.
     CreateToken,
+    /// List the stored tokens by id, role and tenant (operator token); tokens are never shown.
+    ListTokens,
+    /// Revoke a token by the id create-token printed or list-tokens shows (operator token).
+    RevokeToken {
+        #[arg(long)]
+        id: String,
+    },
     /// Import users from a CSV (header row of field names) or JSON file, all or nothing.
     ImportUsers {
         #[arg(long)]
@@ -133,10 +154,16 @@ pub enum Command {
         #[arg(long)]
         move_to_teams: bool,
     },
-    /// Event: TeamsUpgradePolicy granted (T3); without --identity it is tenant-wide.
+    /// Event: TeamsUpgradePolicy granted (T3) to one user (--identity) or to every user of the
+    /// tenant (--tenant-wide): one of the two is required, so a forgotten --identity cannot
+    /// migrate a whole tenant.
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["identity", "tenant_wide"])))]
     GrantUpgradePolicy {
         #[arg(long)]
         identity: Option<String>,
+        /// Grant to every user of the tenant (each user whose mode it changes is migrated).
+        #[arg(long)]
+        tenant_wide: bool,
         /// Islands, SfBOnly, SfBWithTeamsCollab, SfBWithTeamsCollabAndMeetings or TeamsOnly.
         #[arg(long)]
         mode: String,
@@ -235,7 +262,7 @@ pub fn run(cli: MmsCtl) -> ExitCode {
         }
     };
     match runtime.block_on(execute(&cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(failure) => {
             eprintln!("error: {}: {}", failure.code, failure.message);
             ExitCode::FAILURE
@@ -338,9 +365,13 @@ fn encode(segment: &str) -> String {
         .replace(' ', "%20")
 }
 
-async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
+async fn execute(cli: &MmsCtl) -> Result<ExitCode, Failure> {
+    let http = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| Failure::local("http_client", format!("cannot set up HTTP: {e}")))?;
     let client = &Client {
-        http: reqwest::Client::new(),
+        http,
         base: cli.api_url.clone(),
         token: cli.token.clone(),
     };
@@ -384,6 +415,7 @@ async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
             start_time,
             end_time,
             watch,
+            timeout,
         } => {
             let mut query = String::new();
             for (name, value) in [
@@ -413,8 +445,14 @@ async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
                 let path = t(&format!("/migrations{query}"))?;
                 let fetch = || client.send(M::GET, &path, None);
                 let mut stdout = std::io::stdout();
-                watch_until_final(fetch, &mut stdout, cli.output, WATCH_INTERVAL).await?;
-                return Ok(());
+                let timeout = (*timeout > 0).then(|| Duration::from_secs(*timeout));
+                let end =
+                    watch_until_final(fetch, &mut stdout, cli.output, WATCH_INTERVAL, timeout)
+                        .await?;
+                if let Some(problem) = end.problem() {
+                    eprintln!("{problem}");
+                }
+                return Ok(ExitCode::from(end.exit_code()));
             } else {
                 (
                     client
@@ -491,6 +529,13 @@ async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
                 View::Fields,
             )
         }
+        Command::ListTokens => (client.send(M::GET, "/v1/tokens", None).await?, View::Tokens),
+        Command::RevokeToken { id } => (
+            client
+                .send(M::DELETE, &format!("/v1/tokens/{}", encode(id)), None)
+                .await?,
+            View::Fields,
+        ),
         Command::ImportUsers { file } => {
             let bytes = std::fs::read(file).map_err(|e| {
                 Failure::local("unreadable_file", format!("{}: {e}", file.display()))
@@ -540,6 +585,7 @@ async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
         }
         Command::GrantUpgradePolicy {
             identity,
+            tenant_wide: _,
             mode,
             migrate_meetings_to_teams,
         } => {
@@ -597,7 +643,7 @@ async fn execute(cli: &MmsCtl) -> Result<(), Failure> {
         }
     };
     print!("{}", render(&value, view, cli.output));
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One `--number` of set-bridge: `NUMBER|LABEL` or `NUMBER|LABEL|tollfree`, as the API's
@@ -652,6 +698,8 @@ enum View {
     Preview,
     /// One bridge or a list of them: a row per dial-in number.
     Bridges,
+    /// The token listing: id, role, tenant.
+    Tokens,
 }
 
 fn render(value: &Value, view: View, output: Output) -> String {
@@ -727,6 +775,10 @@ fn render(value: &Value, view: View, output: Output) -> String {
             out
         }
         View::Preview => render_preview(value),
+        View::Tokens => table(
+            &["Id", "Role", "Tenant"],
+            &rows(value, &["Id", "Role", "Tenant"]),
+        ),
         View::Bridges => {
             let bridges = match value {
                 Value::Array(items) => items.clone(),
@@ -822,21 +874,61 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// How a `--watch` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchEnd {
+    /// Every migration is final; `failed` names those that ended Failed (user, correlation id,
+    /// last message).
+    AllFinal { draws: usize, failed: Vec<String> },
+    /// The timeout ran out first.
+    TimedOut { draws: usize, waited: Duration },
+}
+
+impl WatchEnd {
+    /// 0 when all succeeded, [`EXIT_MIGRATION_FAILED`] when one failed, [`EXIT_WATCH_TIMEOUT`].
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            WatchEnd::AllFinal { failed, .. } if failed.is_empty() => 0,
+            WatchEnd::AllFinal { .. } => EXIT_MIGRATION_FAILED,
+            WatchEnd::TimedOut { .. } => EXIT_WATCH_TIMEOUT,
+        }
+    }
+
+    /// What to tell the admin on stderr when the watch did not end in success.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            WatchEnd::AllFinal { failed, .. } if failed.is_empty() => None,
+            WatchEnd::AllFinal { failed, .. } => Some(format!(
+                "error: {} migration(s) failed (see get-meeting-migration-transaction-history --identity <user>):\n  {}",
+                failed.len(),
+                failed.join("\n  ")
+            )),
+            WatchEnd::TimedOut { waited, .. } => Some(format!(
+                "error: timeout: not every migration was final after {} s; they go on running: watch again, or raise --timeout",
+                waited.as_secs()
+            )),
+        }
+    }
+}
+
 /// `--watch`: fetch the migrations with `fetch` and draw their progress (meetings done / total per
 /// user) on `out` until every one is final (Succeeded or Failed), sleeping `interval` between two
-/// draws. Returns how many times it drew. Tables redraw in place (the screen is cleared first);
-/// `--output json` writes one JSON array per line instead, for scripts that follow along.
+/// draws, or until `timeout` (if any) has passed since the start. Tables redraw in place (the
+/// screen is cleared first); `--output json` writes one JSON array per line instead, for scripts
+/// that follow along.
 pub async fn watch_until_final<F, Fut, W>(
     mut fetch: F,
     out: &mut W,
     output: Output,
     interval: Duration,
-) -> Result<usize, Failure>
+    timeout: Option<Duration>,
+) -> Result<WatchEnd, Failure>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Value, Failure>>,
     W: std::io::Write,
 {
+    let started = tokio::time::Instant::now();
     let mut draws = 0;
     loop {
         let rows = fetch().await?;
@@ -876,9 +968,27 @@ where
             .map_err(|e| Failure::local("output", format!("cannot write the progress: {e}")))?;
         draws += 1;
         if finals == rows.len() {
-            return Ok(draws);
+            let failed = rows
+                .iter()
+                .filter(|r| r["State"] == "Failed")
+                .map(|r| {
+                    format!(
+                        "{} ({}): {}",
+                        text_of(&r["UserPrincipalName"]),
+                        text_of(&r["CorrelationId"]),
+                        text_of(&r["LastMessage"])
+                    )
+                })
+                .collect();
+            return Ok(WatchEnd::AllFinal { draws, failed });
         }
-        tokio::time::sleep(interval).await;
+        let waited = started.elapsed();
+        let pause = match timeout {
+            Some(timeout) if waited >= timeout => return Ok(WatchEnd::TimedOut { draws, waited }),
+            Some(timeout) => interval.min(timeout - waited),
+            None => interval,
+        };
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -970,10 +1080,19 @@ mod tests {
             async move { frame.ok_or_else(|| Failure::local("test", "fetched after all were final")) }
         };
         let mut out = Vec::new();
-        let draws = watch_until_final(fetch, &mut out, Output::Table, Duration::ZERO)
+        let end = watch_until_final(fetch, &mut out, Output::Table, Duration::ZERO, None)
             .await
             .unwrap();
-        assert_eq!(draws, 3, "stops at the first draw where all are final");
+        assert_eq!(
+            end,
+            WatchEnd::AllFinal {
+                draws: 3,
+                failed: vec!["a@x.com (): ".into()]
+            },
+            "stops at the first draw where all are final"
+        );
+        assert_eq!(end.exit_code(), EXIT_MIGRATION_FAILED, "a@x.com failed");
+        assert!(end.problem().unwrap().contains("a@x.com"));
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text.matches("\x1b[2J").count(),
@@ -998,13 +1117,93 @@ mod tests {
             async move { reply }
         };
         let mut out = Vec::new();
-        let failure = watch_until_final(fetch, &mut out, Output::Json, Duration::ZERO)
+        let failure = watch_until_final(fetch, &mut out, Output::Json, Duration::ZERO, None)
             .await
             .unwrap_err();
         assert_eq!(failure.code, "unreachable");
         let text = String::from_utf8(out).unwrap();
         let line: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(line[0]["State"], "InProgress");
+    }
+
+    #[tokio::test]
+    async fn watch_exits_0_when_all_succeeded_and_3_when_the_timeout_runs_out() {
+        let done = json!([row("a@x.com", "Succeeded", 2)]);
+        let fetch = || {
+            let frame = done.clone();
+            async move { Ok(frame) }
+        };
+        let end = watch_until_final(fetch, &mut Vec::new(), Output::Json, Duration::ZERO, None)
+            .await
+            .unwrap();
+        assert_eq!((end.exit_code(), end.problem()), (0, None));
+
+        let mut fetched = 0;
+        let fetch = || {
+            fetched += 1;
+            async { Ok(json!([row("a@x.com", "InProgress", 1)])) }
+        };
+        let end = watch_until_final(
+            fetch,
+            &mut Vec::new(),
+            Output::Json,
+            Duration::ZERO,
+            Some(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(end, WatchEnd::TimedOut { draws: 1, .. }),
+            "{end:?}"
+        );
+        assert_eq!(end.exit_code(), EXIT_WATCH_TIMEOUT);
+        assert!(end.problem().unwrap().contains("--timeout"));
+        assert_eq!(fetched, 1);
+    }
+
+    #[test]
+    fn watch_refuses_summary_only_and_the_policy_grant_needs_a_scope() {
+        let parse = |args: &[&str]| MmsCtl::try_parse_from([&["mmsctl"], args].concat());
+        let error = parse(&["get-meeting-migration-status", "--watch", "--summary-only"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot be used with"), "{error}");
+        assert!(parse(&["get-meeting-migration-status", "--timeout", "5"]).is_err());
+        assert!(parse(&["get-meeting-migration-status", "--watch", "--timeout", "5"]).is_ok());
+
+        let error = parse(&["grant-upgrade-policy", "--mode", "TeamsOnly"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--identity") && error.contains("--tenant-wide"),
+            "names both choices: {error}"
+        );
+        assert!(parse(&[
+            "grant-upgrade-policy",
+            "--mode",
+            "TeamsOnly",
+            "--tenant-wide"
+        ])
+        .is_ok());
+        assert!(parse(&[
+            "grant-upgrade-policy",
+            "--mode",
+            "TeamsOnly",
+            "--identity",
+            "a@b.com"
+        ])
+        .is_ok());
+        assert!(parse(&[
+            "grant-upgrade-policy",
+            "--mode",
+            "TeamsOnly",
+            "--identity",
+            "a@b.com",
+            "--tenant-wide"
+        ])
+        .is_err());
+        assert!(parse(&["revoke-token", "--id", "0123456789ab"]).is_ok());
+        assert!(parse(&["list-tokens"]).is_ok());
     }
 
     #[test]

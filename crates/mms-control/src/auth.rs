@@ -71,15 +71,36 @@ impl FromRequestParts<ApiState> for Caller {
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+            .and_then(bearer_token)
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
         match state.store.token_role(token).await? {
             Some(role) => Ok(Caller { role }),
             None => Err(unauthorized(
                 "unknown token: ask the operator for a tenant-admin token (mmsctl create-token)",
             )),
+        }
+    }
+}
+
+/// The token of an `Authorization` value in the `Bearer` scheme. The scheme name is matched
+/// case-insensitively, as RFC 7235 (section 2.1) requires: `bearer x` and `BEARER x` are accepted.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("Bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_matches_in_any_case() {
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc ", "BeArEr abc"] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", ""] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
         }
     }
 }

@@ -9,6 +9,7 @@ use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use mms_store::directory::DirectoryConflict;
 use mms_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -85,10 +86,21 @@ impl ApiError {
         Self::bad_request(
             "unknown_user",
             format!(
-                "no user {identity:?} in tenant {tenant:?} (looked up as UPN, SIP address and user id): \
+                "no user {identity:?} in tenant {tenant:?} (looked up as UPN and as SIP address): \
                  add it with PUT /v1/tenants/{tenant}/users/{{upn}} or an import"
             ),
         )
+    }
+}
+
+impl From<DirectoryConflict> for ApiError {
+    /// 409 `sip_in_use` / `user_id_in_use`, naming the user who holds the address or id.
+    fn from(conflict: DirectoryConflict) -> Self {
+        let code = match conflict {
+            DirectoryConflict::SipInUse { .. } => "sip_in_use",
+            DirectoryConflict::UserIdInUse { .. } => "user_id_in_use",
+        };
+        ApiError::conflict(code, conflict.to_string())
     }
 }
 

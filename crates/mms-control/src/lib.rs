@@ -27,10 +27,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use mms_core::config::MmsConfig;
-use mms_store::directory::TokenRole;
 use mms_store::{Store, StoreError};
 use tower_http::trace::TraceLayer;
 
@@ -62,16 +61,44 @@ impl ApiState {
         self
     }
 
-    /// Store the operator token's hash. With no `api.operator_token` configured, a fresh token is
-    /// generated, stored, and returned so that the caller shows it once to whoever starts MMS.
-    pub async fn install_operator_token(&self) -> Result<Option<String>, StoreError> {
+    /// Make the operator token the only one: store its hash and remove every other operator
+    /// entry, so that rotating it is changing the configuration and restarting. With no
+    /// `api.operator_token` configured, a fresh token is generated, installed, and returned so
+    /// that the caller shows it once to whoever starts MMS. A configured token shorter than
+    /// [`MIN_OPERATOR_TOKEN_LEN`] is refused: it could be guessed.
+    pub async fn install_operator_token(&self) -> Result<Option<String>, StartupError> {
         let (token, generated) = match &self.config.api.operator_token {
+            Some(token) if token.chars().count() < MIN_OPERATOR_TOKEN_LEN => {
+                return Err(StartupError::OperatorTokenTooShort {
+                    len: token.chars().count(),
+                })
+            }
             Some(token) => (token.clone(), false),
             None => (auth::new_token(), true),
         };
-        self.store.put_token(&token, &TokenRole::Operator).await?;
+        let removed = self.store.install_operator_token(&token).await?;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "operator token installed; previous operator tokens revoked"
+            );
+        }
         Ok(generated.then_some(token))
     }
+}
+
+/// Shortest operator token accepted from the configuration.
+pub const MIN_OPERATOR_TOKEN_LEN: usize = 32;
+
+/// Why the API cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("api.operator_token is {len} characters long; it must have at least {MIN_OPERATOR_TOKEN_LEN}: \
+             set a random one (e.g. `openssl rand -hex 32`) through MMS_API__OPERATOR_TOKEN, or unset it to have \
+             one generated and printed once")]
+    OperatorTokenTooShort { len: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Every route of the API, with the body limit (`api.body_limit_bytes`, 413 above it) and request
@@ -85,7 +112,11 @@ pub fn router(state: ApiState) -> Router {
             "/v1/tenants",
             post(admin::create_tenant).get(admin::list_tenants),
         )
-        .route("/v1/tokens", post(admin::create_token))
+        .route(
+            "/v1/tokens",
+            post(admin::create_token).get(admin::list_tokens),
+        )
+        .route("/v1/tokens/{id}", delete(admin::revoke_token))
         .route(
             "/v1/tenants/{tenant}/configuration/migration",
             get(config::get_migration).put(config::set_migration),

@@ -5,15 +5,19 @@
 //! Order of the checks for one user, first match wins:
 //! 1. the rule itself says nothing migrates (T2-no, a third-party audio provider for T2a, a mode
 //!    that keeps meetings where they are, `MigrateMeetingsToTeams = false`);
-//! 2. the exclusions: X1 (mailbox in Exchange on-premises), X2 (moved back on-premises) — refused
-//!    with a message that says what to use instead;
+//! 2. the exclusions: X1 (mailbox in Exchange on-premises), X2 (the user is homed on-premises:
+//!    moved back from the cloud) — refused with a message that says what to use instead. X2 holds
+//!    for every rule but T1, which is the move to the cloud itself: a later T2 or T3 event, a
+//!    fan-out (each on-premises user is reported refused, nothing queued for them) and a manual
+//!    start (T4) are all refused;
 //! 3. the switches: `MeetingMigrationEnabled = false` stops every automatic trigger,
 //!    `AutomaticallyMigrateUserMeetings = false` stops T2 only.
 //!
 //! The manual start (T4) is an explicit admin command and overrides `MeetingMigrationEnabled =
 //! false`, as the vendor's `Start-CsExMeetingMigration` does: it is queued, the history says that
 //! the switch was overridden, and the worker runs it (requests whose trigger is
-//! [`Trigger::Manual`] are not held by the switch). X1 still refuses it: MMS cannot reach the mailbox.
+//! [`Trigger::Manual`] are not held by the switch). X1 and X2 still refuse it: MMS cannot reach
+//! the mailbox, or must not move an on-premises user's meetings.
 //!
 //! Source and target per rule:
 //! - T1a → (All, Teams): the user ends TeamsOnly, every meeting becomes a Teams meeting.
@@ -108,7 +112,7 @@ pub fn decide(
                 moved.home = UserHome::OnPremises;
                 decision
                     .verdicts
-                    .push(verdict("X2", &moved, refused_x2(&moved.upn)));
+                    .push(verdict("X2", &moved, refused_x2(&moved)));
                 decision.user_updates.push(moved);
             }
         }
@@ -299,7 +303,7 @@ pub fn decide_manual(
     source: SourceMeetingType,
     target: TargetMeetingType,
 ) -> Verdict {
-    if let Some(refusal) = refused_x1(user) {
+    if let Some(refusal) = refused_x1(user).or_else(|| refused_on_premises(user)) {
         return verdict("T4", user, refusal);
     }
     let note = (!settings.meeting_migration_enabled).then(|| {
@@ -360,7 +364,8 @@ fn dial_in_refresh(
     )
 }
 
-/// An automatic trigger: exclusions, then the switches, then queue.
+/// An automatic trigger: exclusions, then the switches, then queue. T1 passes the user already
+/// moved to the cloud, so X2 never refuses it.
 fn automatic(
     rule: &'static str,
     user: &UserProfile,
@@ -369,7 +374,7 @@ fn automatic(
     target: TargetMeetingType,
     trigger: Trigger,
 ) -> Verdict {
-    if let Some(refusal) = refused_x1(user) {
+    if let Some(refusal) = refused_x1(user).or_else(|| refused_on_premises(user)) {
         return verdict(rule, user, refusal);
     }
     if !settings.meeting_migration_enabled {
@@ -415,13 +420,20 @@ fn refused_x1(user: &UserProfile) -> Option<VerdictKind> {
     })
 }
 
-/// X2: meetings are not migrated back to on-premises.
-fn refused_x2(upn: &str) -> VerdictKind {
+/// X2 for a user whose home is on-premises (every trigger but T1, the move to the cloud).
+fn refused_on_premises(user: &UserProfile) -> Option<VerdictKind> {
+    (user.home == UserHome::OnPremises).then(|| refused_x2(user))
+}
+
+/// X2: meetings are not migrated for a user homed on-premises (moved back from the cloud).
+fn refused_x2(user: &UserProfile) -> VerdictKind {
     VerdictKind::Refused {
         exclusion: "X2",
         message: format!(
-            "{upn} was moved from the cloud to on-premises: MMS does not migrate meetings to on-premises Skype for \
-             Business; run the on-premises Meeting Migration tool for this user instead"
+            "{} is homed on-premises (moved from the cloud to on-premises): MMS does not migrate meetings to or for \
+             on-premises Skype for Business; run the on-premises Meeting Migration tool for this user instead, or \
+             move the user to the cloud (event UserMovedToCloud, T1), which migrates their meetings",
+            user.upn
         ),
     }
 }

@@ -6,6 +6,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{Api, OPERATOR};
+use mms_control::{ApiState, StartupError};
+use mms_core::config::MmsConfig;
+use mms_store::directory::TokenRole;
 use serde_json::{json, Value};
 
 async fn tenant_with_user(api: &Api, tenant: &str) {
@@ -138,6 +141,115 @@ async fn tokens_are_stored_hashed_never_in_clear() {
     assert!(stored.contains(&mms_store::directory::token_hash(&token)));
 }
 
+/// Tokens are listed by id (never in clear) and revoked by id; the operator token of the
+/// configuration is the only operator token after a start; a short one is refused.
+#[tokio::test]
+async fn tokens_are_listed_and_revoked_by_id_and_the_operator_token_rotates_on_restart() {
+    let api = Api::start(1 << 20).await;
+    api.tenant("alpha", true, true).await;
+    let (status, minted) = api
+        .op("POST", "/v1/tokens", Some(json!({"Tenant": "alpha"})))
+        .await;
+    assert_eq!(status, 201, "{minted}");
+    let (token, id) = (
+        minted["Token"].as_str().unwrap(),
+        minted["Id"].as_str().unwrap(),
+    );
+    assert_eq!(id.len(), 12);
+    assert!(!token.contains(id), "the id is not part of the token");
+    let (status, listed) = api.op("GET", "/v1/tokens", None).await;
+    assert_eq!(status, 200, "{listed}");
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "the operator and alpha's admin: {listed}");
+    assert!(rows.contains(&json!({"Id": id, "Role": "TenantAdmin", "Tenant": "alpha"})));
+    assert!(rows.iter().any(|r| r["Role"] == "Operator"));
+    assert!(!listed.to_string().contains(token));
+    assert_eq!(
+        api.call("GET", "/v1/tokens", Some(token), None).await.0,
+        403
+    );
+    let path = format!("/v1/tokens/{id}");
+    assert_eq!(api.call("DELETE", &path, Some(token), None).await.0, 403);
+
+    let (status, revoked) = api.op("DELETE", &path, None).await;
+    assert_eq!(
+        (status, &revoked["Tenant"]),
+        (200, &json!("alpha")),
+        "{revoked}"
+    );
+    let (status, _) = api
+        .call("GET", "/v1/tenants/alpha/users", Some(token), None)
+        .await;
+    assert_eq!(status, 401, "a revoked token stops working");
+    let (status, reply) = api.op("DELETE", &path, None).await;
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (404, Some("token_not_found"))
+    );
+    let (status, reply) = api.op("DELETE", "/v1/tokens/not-an-id", None).await;
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (400, Some("malformed_token_id"))
+    );
+
+    // An operator token from an earlier configuration is removed when the API starts again.
+    let old_operator = "an-operator-token-from-last-years-configuration";
+    api.store
+        .put_token(old_operator, &TokenRole::Operator)
+        .await
+        .unwrap();
+    assert_eq!(
+        api.call("GET", "/v1/tokens", Some(old_operator), None)
+            .await
+            .0,
+        200
+    );
+    let mut config = MmsConfig::default();
+    config.api.operator_token = Some(OPERATOR.to_string());
+    let restarted = ApiState::new(api.store.clone(), config.clone());
+    assert_eq!(restarted.install_operator_token().await.unwrap(), None);
+    assert_eq!(
+        api.call("GET", "/v1/tokens", Some(old_operator), None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(api.op("GET", "/v1/tokens", None).await.0, 200);
+
+    config.api.operator_token = Some("short-operator-token".into());
+    let refused = ApiState::new(api.store.clone(), config)
+        .install_operator_token()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StartupError::OperatorTokenTooShort { len: 20 }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("at least 32"), "{refused}");
+    assert_eq!(
+        api.op("GET", "/v1/tokens", None).await.0,
+        200,
+        "nothing changed"
+    );
+}
+
+/// RFC 7235: the auth scheme is case-insensitive.
+#[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_case() {
+    let api = Api::start(1 << 20).await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let status = api
+            .http
+            .get(format!("{}/v1/tenants", api.base))
+            .header("authorization", format!("{scheme} {OPERATOR}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 200, "{scheme}");
+    }
+}
+
 #[tokio::test]
 async fn bad_input_is_named_with_a_stable_code() {
     let api = Api::start(1 << 20).await;
@@ -156,6 +268,8 @@ async fn bad_input_is_named_with_a_stable_code() {
             Some(json!({"Type": "UserBridgeChanged", "Identity": "ada@alpha.com", "Bridge": "nope"}))).await),
         (404, "migration_not_found", api.op("GET", "/v1/tenants/alpha/migrations/no-such-id", None).await),
         (404, "user_not_found", api.op("GET", "/v1/tenants/alpha/users/bob@alpha.com", None).await),
+        (404, "user_not_found", api.op("GET", "/v1/tenants/alpha/users/bob@alpha.com/history", None).await),
+        (404, "user_not_found", api.op("GET", "/v1/tenants/alpha/users/sip:bob@alpha.com/history", None).await),
         (404, "bridge_not_found", api.op("GET", "/v1/tenants/alpha/bridges/b1", None).await),
         (409, "tenant_exists", api.op("POST", "/v1/tenants", Some(json!({"Tenant": "alpha"}))).await),
         (400, "malformed_tenant", api.op("POST", "/v1/tenants", Some(json!({"Tenant": "a{b}"}))).await),
@@ -206,7 +320,7 @@ async fn ten_thousand_users_import_in_one_call_and_bad_rows_reject_the_whole_fil
         String::from("Upn,SipAddress,Home,Mailbox,TeamsUpgradeMode,AudioEnabled,ConferenceId\n");
     for i in 0..10_000 {
         csv.push_str(&format!(
-            "user{i}@big.com,sip:user{i}@big.com,OnPremises,Cloud,Islands,true,{}\n",
+            "user{i}@big.com,sip:user{i}@big.com,Cloud,Cloud,Islands,true,{}\n",
             1_000_000 + i
         ));
     }
@@ -263,6 +377,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants"),
     ("post", "/v1/tokens"),
+    ("get", "/v1/tokens"),
+    ("delete", "/v1/tokens/{id}"),
     ("get", "/v1/tenants/{tenant}/configuration/migration"),
     ("put", "/v1/tenants/{tenant}/configuration/migration"),
     ("get", "/v1/tenants/{tenant}/configuration/dialin"),

@@ -33,7 +33,7 @@ struct Row {
 }
 
 fn user(upn: &str, extra: Value) -> Value {
-    let mut record = json!({"Upn": upn, "SipAddress": format!("sip:{upn}"), "Home": "OnPremises",
+    let mut record = json!({"Upn": upn, "SipAddress": format!("sip:{upn}"), "Home": "Cloud",
         "AudioEnabled": "true", "AudioProvider": "Microsoft", "Bridge": "b1", "DefaultTollNumber": "+1 111"});
     for (key, value) in extra.as_object().unwrap() {
         record[key] = value.clone();
@@ -43,6 +43,11 @@ fn user(upn: &str, extra: Value) -> Value {
 
 fn ada() -> Value {
     user("ada@contoso.com", json!({}))
+}
+
+/// Ada homed on-premises: the user T1 moves to the cloud, and whom X2 protects from every other rule.
+fn ada_on_premises() -> Value {
+    user("ada@contoso.com", json!({"Home": "OnPremises"}))
 }
 
 fn row(name: &'static str, users: Vec<Value>, action: Action, expect: Vec<Expect>) -> Row {
@@ -68,13 +73,13 @@ fn table() -> Vec<Row> {
     vec![
         row(
             "T1a move with MoveToTeams",
-            vec![ada()],
+            vec![ada_on_premises()],
             event(json!({"Type": "UserMovedToCloud", "Identity": ADA, "MoveToTeams": true})),
             vec![(ADA, "Queued", "T1a", Some("AllToTeams"))],
         ),
         row(
             "T1b move without MoveToTeams",
-            vec![ada()],
+            vec![ada_on_premises()],
             event(json!({"Type": "UserMovedToCloud", "Identity": ADA})),
             vec![(ADA, "Queued", "T1b", Some("ToSameType"))],
         ),
@@ -213,7 +218,10 @@ fn table() -> Vec<Row> {
         ),
         row(
             "X1 automatic trigger, mailbox on Exchange on-premises",
-            vec![user(ADA, json!({"Mailbox": "ExchangeOnPremises"}))],
+            vec![user(
+                ADA,
+                json!({"Home": "OnPremises", "Mailbox": "ExchangeOnPremises"}),
+            )],
             event(json!({"Type": "UserMovedToCloud", "Identity": ADA, "MoveToTeams": true})),
             vec![(ADA, "Refused", "X1", None)],
         ),
@@ -229,11 +237,51 @@ fn table() -> Vec<Row> {
             event(json!({"Type": "UserMovedToOnPremises", "Identity": ADA})),
             vec![(ADA, "Refused", "X2", None)],
         ),
+        row(
+            "X2 a later T2 change of an on-premises user",
+            vec![ada_on_premises()],
+            event(
+                json!({"Type": "AudioConferencingLicenseChanged", "Identity": ADA, "Assigned": true}),
+            ),
+            vec![(ADA, "Refused", "X2", None)],
+        ),
+        row(
+            "X2 a later T3 grant to an on-premises user",
+            vec![ada_on_premises()],
+            event(
+                json!({"Type": "TeamsUpgradePolicyGranted", "Identity": ADA, "Mode": "TeamsOnly"}),
+            ),
+            vec![(ADA, "Refused", "X2", None)],
+        ),
+        row(
+            "X2 manual start of an on-premises user",
+            vec![ada_on_premises()],
+            Action::Start(json!({"Identity": ADA})),
+            vec![(ADA, "Refused", "X2", None)],
+        ),
+        row(
+            "X2 in a T2e fan-out: the on-premises organizer is refused, the others queued",
+            vec![ada(), user(BOB, json!({"Home": "OnPremises"}))],
+            event(json!({"Type": "BridgeNumberUnassigned", "Bridge": "b1", "Number": "+1 111"})),
+            vec![
+                (ADA, "Queued", "T2e", Some("ToSameType")),
+                (BOB, "Refused", "X2", None),
+            ],
+        ),
+        row(
+            "X2 in a tenant-wide T3 grant",
+            vec![ada(), user(BOB, json!({"Home": "OnPremises"}))],
+            event(json!({"Type": "TeamsUpgradePolicyGranted", "Mode": "TeamsOnly"})),
+            vec![
+                (ADA, "Queued", "T3", Some("AllToTeams")),
+                (BOB, "Refused", "X2", None),
+            ],
+        ),
         Row {
             migration_enabled: false,
             ..row(
                 "M3 off stops T1",
-                vec![ada()],
+                vec![ada_on_premises()],
                 event(json!({"Type": "UserMovedToCloud", "Identity": ADA, "MoveToTeams": true})),
                 vec![(ADA, "NotTriggered", "T1a", None)],
             )
@@ -295,7 +343,7 @@ fn table() -> Vec<Row> {
             auto_dialin: false,
             ..row(
                 "M4 off keeps T1",
-                vec![ada()],
+                vec![ada_on_premises()],
                 event(json!({"Type": "UserMovedToCloud", "Identity": ADA, "MoveToTeams": true})),
                 vec![(ADA, "Queued", "T1a", Some("AllToTeams"))],
             )
@@ -536,6 +584,15 @@ async fn check_directory_effect(api: &Api, tenant: &str, name: &str, reply: &Val
         "M3 off: a manual start overrides it and is queued" => {
             let history = api.store.history(tenant, ADA).await.unwrap();
             assert!(history[0].message.contains("overrides"), "{:?}", history[0]);
+        }
+        "X2 manual start of an on-premises user" => {
+            assert!(
+                reply["Message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("on-premises Meeting Migration tool"),
+                "says what to use instead: {reply}"
+            );
         }
         "X1 manual start, mailbox on Exchange on-premises" => {
             assert!(

@@ -1,10 +1,10 @@
-//! Operator endpoints (tenants, tokens) and the unauthenticated ones (health, OpenAPI document).
+//! Operator endpoints (tenants, tokens: mint, list, revoke) and the unauthenticated ones (health, OpenAPI document).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use mms_core::TenantSettings;
-use mms_store::directory::TokenRole;
+use mms_store::directory::{TokenEntry, TokenRole, TOKEN_ID_LEN};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
@@ -37,6 +37,35 @@ pub struct CreateToken {
 pub struct MintedToken {
     pub tenant: String,
     pub token: String,
+    /// The token's public id (not secret): what `GET /v1/tokens` lists and `DELETE /v1/tokens/{id}` revokes.
+    pub id: String,
+}
+
+/// A stored token as `GET /v1/tokens` lists it: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct TokenInfo {
+    /// Public id: the first 12 hex digits of the token's SHA-256.
+    pub id: String,
+    /// `Operator` or `TenantAdmin`.
+    pub role: String,
+    /// The tenant of a tenant-admin token; absent for the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+impl From<TokenEntry> for TokenInfo {
+    fn from(entry: TokenEntry) -> Self {
+        let (role, tenant) = match entry.role {
+            TokenRole::Operator => ("Operator", None),
+            TokenRole::TenantAdmin { tenant } => ("TenantAdmin", Some(tenant)),
+        };
+        TokenInfo {
+            id: entry.id,
+            role: role.to_string(),
+            tenant,
+        }
+    }
 }
 
 /// Liveness: answers `ok` without touching Redis.
@@ -103,7 +132,7 @@ pub async fn create_token(
         return Err(ApiError::unknown_tenant(&tenant));
     }
     let token = new_token();
-    state
+    let id = state
         .store
         .put_token(
             &token,
@@ -112,5 +141,45 @@ pub async fn create_token(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(MintedToken { tenant, token })))
+    Ok((StatusCode::CREATED, Json(MintedToken { tenant, token, id })))
+}
+
+/// Every stored token by id, role and tenant (operator only); the tokens themselves are not
+/// stored, so they cannot be listed.
+#[utoipa::path(get, path = "/v1/tokens", tag = "admin",
+    responses((status = 200, body = Vec<TokenInfo>), (status = 403, body = ErrorBody)))]
+pub async fn list_tokens(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    caller.require_operator()?;
+    let tokens = state.store.tokens().await?;
+    Ok(Json(tokens.into_iter().map(TokenInfo::from).collect()))
+}
+
+/// Revoke a token by its id (operator only): it stops working at once. The operator token from
+/// the configuration is installed again at every start; rotate it by changing the configuration.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, body = TokenInfo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TokenInfo>> {
+    caller.require_operator()?;
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() != TOKEN_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request(
+            "malformed_token_id",
+            format!("token id {id:?} is not {TOKEN_ID_LEN} hex digits: take the Id from GET /v1/tokens (mmsctl list-tokens)"),
+        ));
+    }
+    match state.store.revoke_token(&id).await? {
+        Some(entry) => Ok(Json(entry.into())),
+        None => Err(ApiError::not_found(
+            "token_not_found",
+            format!("no token has id {id}: list them with GET /v1/tokens (mmsctl list-tokens)"),
+        )),
+    }
 }

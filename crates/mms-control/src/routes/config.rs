@@ -1,13 +1,16 @@
-//! The two tenant switches (M3, M4), shaped like the vendor's cmdlet output.
+//! The two tenant switches (M3, M4), shaped like the vendor's cmdlet output. Each PUT changes its
+//! own switch only, atomically, so setting both at once from two consoles keeps both changes.
 
 use axum::extract::{Path, State};
 use axum::Json;
+use mms_core::TenantSettings;
+use mms_store::directory::TenantSwitch;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::tenant_settings;
 use crate::auth::Caller;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::JsonBody;
 use crate::ApiState;
 
@@ -67,9 +70,14 @@ pub async fn set_migration(
     Path(tenant): Path<String>,
     JsonBody(body): JsonBody<SetMigrationConfiguration>,
 ) -> ApiResult<Json<MigrationConfiguration>> {
-    let mut settings = tenant_settings(&state, &caller, &tenant).await?;
-    settings.meeting_migration_enabled = body.meeting_migration_enabled;
-    state.store.put_tenant_settings(&settings).await?;
+    let settings = set_switch(
+        &state,
+        &caller,
+        &tenant,
+        TenantSwitch::MeetingMigrationEnabled,
+        body.meeting_migration_enabled,
+    )
+    .await?;
     Ok(Json(MigrationConfiguration {
         tenant: settings.tenant,
         meeting_migration_enabled: settings.meeting_migration_enabled,
@@ -100,11 +108,33 @@ pub async fn set_dialin(
     Path(tenant): Path<String>,
     JsonBody(body): JsonBody<SetDialInConfiguration>,
 ) -> ApiResult<Json<DialInConfiguration>> {
-    let mut settings = tenant_settings(&state, &caller, &tenant).await?;
-    settings.automatically_migrate_user_meetings = body.automatically_migrate_user_meetings;
-    state.store.put_tenant_settings(&settings).await?;
+    let settings = set_switch(
+        &state,
+        &caller,
+        &tenant,
+        TenantSwitch::AutomaticallyMigrateUserMeetings,
+        body.automatically_migrate_user_meetings,
+    )
+    .await?;
     Ok(Json(DialInConfiguration {
         tenant: settings.tenant,
         automatically_migrate_user_meetings: settings.automatically_migrate_user_meetings,
     }))
+}
+
+/// Change one switch alone (atomically in Redis), so that concurrent PUTs of the two
+/// configurations do not overwrite each other's switch; the settings as they are afterwards.
+async fn set_switch(
+    state: &ApiState,
+    caller: &Caller,
+    tenant: &str,
+    switch: TenantSwitch,
+    on: bool,
+) -> ApiResult<TenantSettings> {
+    let tenant = tenant_settings(state, caller, tenant).await?.tenant;
+    state
+        .store
+        .set_tenant_switch(&tenant, switch, on)
+        .await?
+        .ok_or_else(|| ApiError::unknown_tenant(&tenant))
 }

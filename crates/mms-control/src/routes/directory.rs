@@ -11,11 +11,11 @@ use mms_core::{Bridge, DialInNumber, UserProfile};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::tenant_settings;
+use super::{page_reply, tenant_settings, PageQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::import::{self, UserRecord};
-use crate::json::JsonBody;
+use crate::json::{JsonBody, QueryParams};
 use crate::{validate, ApiState};
 
 /// Result of an import.
@@ -56,17 +56,28 @@ fn bridge_id(raw: &str) -> ApiResult<String> {
     })
 }
 
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/users", tag = "directory", params(("tenant" = String, Path)),
-    responses((status = 200, body = Vec<UserProfile>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+/// The tenant's users by UPN, one page (`limit`, `offset`; at most 10,000 per reply, the
+/// `X-Next-Offset` header says where the next page starts).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/users", tag = "directory", params(("tenant" = String, Path), PageQuery),
+    responses((status = 200, body = Vec<UserProfile>,
+               headers(("x-next-offset" = usize, description = "offset of the next page; absent on the last page"))),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_users(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
-) -> ApiResult<Json<Vec<UserProfile>>> {
+    QueryParams(page): QueryParams<PageQuery>,
+) -> ApiResult<(HeaderMap, Json<Vec<UserProfile>>)> {
     let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let limit = page.limit()?;
     let mut users = state.store.users(&settings.tenant).await?;
     users.sort_by(|a, b| a.upn.cmp(&b.upn));
-    Ok(Json(users))
+    let rows = users
+        .into_iter()
+        .skip(page.offset())
+        .take(limit + 1)
+        .collect();
+    Ok(page_reply(rows, &page, limit))
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{upn}", tag = "directory",
@@ -92,10 +103,12 @@ pub async fn get_user(
         })
 }
 
-/// Create or replace one user (the UPN is the path's; a `Upn` in the body must match it).
+/// Create or replace one user (the UPN is the path's; a `Upn` in the body must match it). A SIP
+/// address or user id that another user holds is refused with 409 (`sip_in_use`,
+/// `user_id_in_use`) naming that user.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/users/{upn}", tag = "directory",
     params(("tenant" = String, Path), ("upn" = String, Path)), request_body = UserRecord,
-    responses((status = 200, body = UserProfile), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = UserProfile), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn put_user(
     State(state): State<ApiState>,
     caller: Caller,
@@ -122,7 +135,10 @@ pub async fn put_user(
             .collect();
         ApiError::invalid_import(errors)
     })?;
-    state.store.put_user(&profile).await?;
+    state
+        .store
+        .put_users_exclusive(&settings.tenant, std::slice::from_ref(&profile))
+        .await??;
     Ok(Json(profile))
 }
 
@@ -148,12 +164,13 @@ pub async fn delete_user(
 
 /// Import users in one call: `text/csv` (header row of `UserRecord` field names) or
 /// `application/json` (an array of `UserRecord`). All or nothing: one bad row rejects the file
-/// with every problem listed.
+/// with every problem listed; a SIP address or user id that a user outside the file holds
+/// rejects it with 409 (`sip_in_use`, `user_id_in_use`) naming that user.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/users:import", tag = "directory",
     params(("tenant" = String, Path)),
     request_body(content((String = "text/csv"), (Vec<UserRecord> = "application/json"))),
-    responses((status = 200, body = ImportReport), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody)))]
+    responses((status = 200, body = ImportReport), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn import_users(
     State(state): State<ApiState>,
     caller: Caller,
@@ -182,7 +199,10 @@ pub async fn import_users(
     let bridges = bridge_ids(&state, &settings.tenant).await?;
     let profiles = import::validate_records(&settings.tenant, &records, &bridges)
         .map_err(ApiError::invalid_import)?;
-    let imported = state.store.put_users(&settings.tenant, &profiles).await?;
+    let imported = state
+        .store
+        .put_users_exclusive(&settings.tenant, &profiles)
+        .await??;
     let total_users = state.store.user_count(&settings.tenant).await?;
     Ok(Json(ImportReport {
         tenant: settings.tenant,

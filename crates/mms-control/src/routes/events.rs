@@ -1,8 +1,9 @@
 //! `POST /v1/tenants/{tenant}/events`: a directory event in, the rules' verdicts out (T1–T3, X2,
-//! T2-no), with the event's effect applied to the directory.
+//! T2-no), with the event's effect applied to the directory once every verdict is carried out.
 
 use axum::extract::{Path, State};
 use axum::Json;
+use mms_store::directory::DirectoryConflict;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -11,26 +12,64 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::Event;
 use crate::json::JsonBody;
-use crate::trigger::{carry_out, TriggerOutcome};
+use crate::trigger::{carry_out, TriggerOutcome, TriggerResult};
 use crate::{rules, validate, ApiState};
+
+/// Outcomes listed in full in an [`EventReport`]; a bigger fan-out lists these and counts the rest.
+pub const LISTED_OUTCOMES: usize = 100;
 
 /// What an event led to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct EventReport {
     pub event: String,
-    /// One entry per affected user (fan-out events have many).
+    /// How many users ended in each result (every affected user counted, listed or not).
+    pub counts: ResultCounts,
+    /// The first 100 affected users' outcomes (fan-out events have many).
     pub outcomes: Vec<TriggerOutcome>,
-    /// Said about the tenant as a whole (e.g. why an organization-wide change triggers nothing).
+    /// Outcomes left out of `Outcomes` to keep the reply small; each user's history has them all.
+    #[serde(default)]
+    pub omitted_outcomes: usize,
+    /// Said about the tenant as a whole (e.g. why an organization-wide change triggers nothing,
+    /// or how many outcomes were left out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
+/// Users per [`TriggerResult`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResultCounts {
+    pub queued: usize,
+    pub merged: usize,
+    pub refused: usize,
+    pub not_triggered: usize,
+}
+
+impl ResultCounts {
+    fn add(&mut self, result: TriggerResult) {
+        let slot = match result {
+            TriggerResult::Queued => &mut self.queued,
+            TriggerResult::Merged => &mut self.merged,
+            TriggerResult::Refused => &mut self.refused,
+            TriggerResult::NotTriggered => &mut self.not_triggered,
+        };
+        *slot += 1;
+    }
+}
+
 /// Apply a directory event and trigger what the rules say. Automatic triggers are held
 /// `queue.coalesce_delay_ms` so that a burst of changes for one user becomes one migration.
+///
+/// The verdicts are carried out first and the event's directory changes saved last, so a
+/// request that fails midway (503, Redis unreachable) changed nothing in the directory and can
+/// be retried safely as is: users already queued are merged into their queued request, not
+/// migrated twice (their history shows the trigger twice). A fan-out's reply lists the first 100
+/// outcomes and counts every one.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events", params(("tenant" = String, Path)),
     request_body = Event,
-    responses((status = 200, body = EventReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = EventReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn post_event(
     State(state): State<ApiState>,
     caller: Caller,
@@ -65,22 +104,54 @@ pub async fn post_event(
         None if matches!(event, Event::OrganizationMeetingUrlChanged { .. }) => Vec::new(),
         None => state.store.users(&tenant).await?,
     };
+    if let (Event::SipAddressChanged { sip_address, .. }, [user]) = (&event, users.as_slice()) {
+        // Refused before anything is recorded: the address must not name two users.
+        if let Some(owner) = state.store.upn_by_sip(&tenant, sip_address).await? {
+            if owner != user.upn {
+                return Err(DirectoryConflict::SipInUse {
+                    sip: sip_address.clone(),
+                    owner,
+                    upn: user.upn.clone(),
+                }
+                .into());
+            }
+        }
+    }
     let decision = rules::decide(&event, &settings, &users, bridge.as_ref());
+    let delay_ms = state.config.queue.coalesce_delay_ms;
+    let mut counts = ResultCounts::default();
+    let mut outcomes = Vec::with_capacity(decision.verdicts.len().min(LISTED_OUTCOMES));
+    for verdict in &decision.verdicts {
+        let outcome = carry_out(&state.store, &tenant, event.kind(), verdict, delay_ms).await?;
+        counts.add(outcome.result);
+        if outcomes.len() < LISTED_OUTCOMES {
+            outcomes.push(outcome);
+        }
+    }
     state
         .store
-        .put_users(&tenant, &decision.user_updates)
-        .await?;
+        .put_users_exclusive(&tenant, &decision.user_updates)
+        .await??;
     if let Some(bridge) = &decision.bridge_update {
         state.store.put_bridge(bridge).await?;
     }
-    let delay_ms = state.config.queue.coalesce_delay_ms;
-    let mut outcomes = Vec::with_capacity(decision.verdicts.len());
-    for verdict in &decision.verdicts {
-        outcomes.push(carry_out(&state.store, &tenant, event.kind(), verdict, delay_ms).await?);
-    }
+    let omitted_outcomes = decision.verdicts.len() - outcomes.len();
+    let note = match (decision.note, omitted_outcomes) {
+        (note, 0) => note,
+        (note, omitted) => {
+            let listed = format!(
+                "{omitted} of {} outcomes are not listed (only the first {LISTED_OUTCOMES}); Counts has them all and \
+                 each user's history (GET /v1/tenants/{tenant}/users/{{upn}}/history) says what happened to them",
+                decision.verdicts.len()
+            );
+            Some(note.map_or(listed.clone(), |note| format!("{note}; {listed}")))
+        }
+    };
     Ok(Json(EventReport {
         event: event.kind().to_string(),
+        counts,
         outcomes,
-        note: decision.note,
+        omitted_outcomes,
+        note,
     }))
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use mms_core::{
@@ -13,7 +13,7 @@ use mms_store::StatusFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{resolve_identity, tenant_settings};
+use super::{page_reply, resolve_identity, tenant_settings, PageQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::{JsonBody, QueryParams};
@@ -131,7 +131,7 @@ pub struct StatusSummary {
 #[serde(rename_all = "PascalCase")]
 pub struct StateCount {
     pub state: MigrationState,
-    /// Distinct users with a migration in this state.
+    /// Users whose newest (matching) migration is in this state: each user counts once.
     pub user_count: usize,
 }
 
@@ -200,17 +200,32 @@ fn matches(filter: &StatusFilter, status: &MigrationStatus) -> bool {
         && filter.end.is_none_or(|end| status.create_date <= end)
 }
 
+/// The migrations matching `query`, newest first: after skipping `offset`, at most `limit` rows
+/// (`limit` 0: all).
 async fn statuses(
     state: &ApiState,
     tenant: &str,
     query: &StatusQuery,
+    offset: usize,
+    limit: usize,
 ) -> ApiResult<Vec<MigrationStatus>> {
-    let filter = status_filter(query)?;
+    let filter = StatusFilter {
+        offset,
+        limit,
+        ..status_filter(query)?
+    };
     match &query.identity {
         Some(identity) => {
             let user = resolve_identity(state, tenant, identity).await?;
             let rows = state.store.user_statuses(tenant, &user.upn).await?;
-            Ok(rows.into_iter().filter(|s| matches(&filter, s)).collect())
+            let matching = rows
+                .into_iter()
+                .filter(|s| matches(&filter, s))
+                .skip(offset);
+            Ok(match limit {
+                0 => matching.collect(),
+                limit => matching.take(limit).collect(),
+            })
         }
         None => Ok(state.store.list_statuses(tenant, &filter).await?),
     }
@@ -323,18 +338,26 @@ pub async fn preview(
     Ok(Json(MigrationPreview::new(user.upn, source, target, found)))
 }
 
-/// `Get-CsMeetingMigrationStatus` (M2): migrations newest first, filtered.
+/// `Get-CsMeetingMigrationStatus` (M2): migrations newest first, filtered, one page. Without
+/// `limit` a reply holds every matching migration up to 10,000; when more match, the
+/// `X-Next-Offset` header gives the `offset` of the next page (absent on the last page).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/migrations", tag = "migrations",
-    params(("tenant" = String, Path), StatusQuery),
-    responses((status = 200, body = Vec<MigrationStatus>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    params(("tenant" = String, Path), StatusQuery, PageQuery),
+    responses((status = 200, body = Vec<MigrationStatus>,
+               headers(("x-next-offset" = usize, description = "offset of the next page; absent on the last page"))),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
     QueryParams(query): QueryParams<StatusQuery>,
-) -> ApiResult<Json<Vec<MigrationStatus>>> {
+    QueryParams(page): QueryParams<PageQuery>,
+) -> ApiResult<(HeaderMap, Json<Vec<MigrationStatus>>)> {
     let settings = tenant_settings(&state, &caller, &tenant).await?;
-    Ok(Json(statuses(&state, &settings.tenant, &query).await?))
+    let limit = page.limit()?;
+    // One row more than the page: its presence says that another page follows.
+    let rows = statuses(&state, &settings.tenant, &query, page.offset(), limit + 1).await?;
+    Ok(page_reply(rows, &page, limit))
 }
 
 /// `Get-CsMeetingMigrationStatus -SummaryOnly` (M1): the same filters, counted.
@@ -348,12 +371,14 @@ pub async fn summary(
     QueryParams(query): QueryParams<StatusQuery>,
 ) -> ApiResult<Json<StatusSummary>> {
     let settings = tenant_settings(&state, &caller, &tenant).await?;
-    let rows = statuses(&state, &settings.tenant, &query).await?;
+    let rows = statuses(&state, &settings.tenant, &query, 0, 0).await?;
     Ok(Json(summarize(&rows)))
 }
 
-/// Distinct users per state (every state listed, zero included, so scripts see a fixed shape) and
-/// per (state, migration type) present.
+/// Users per state (every state listed, zero included, so scripts see a fixed shape) and per
+/// (state, migration type) present. Each user counts once, by their newest matching migration:
+/// `rows` come newest first, so a user whose old migration failed and whose new one succeeded is
+/// one Succeeded user, as the vendor's `UserCount` means.
 pub fn summarize(rows: &[MigrationStatus]) -> StatusSummary {
     let all = [
         MigrationState::Pending,
@@ -361,42 +386,37 @@ pub fn summarize(rows: &[MigrationStatus]) -> StatusSummary {
         MigrationState::Failed,
         MigrationState::Succeeded,
     ];
+    let mut seen = BTreeSet::new();
+    let newest: Vec<&MigrationStatus> = rows
+        .iter()
+        .filter(|r| seen.insert(r.user_principal_name.as_str()))
+        .collect();
     let states = all
         .iter()
         .map(|&state| StateCount {
             state,
-            user_count: rows
-                .iter()
-                .filter(|r| r.state == state)
-                .map(|r| &r.user_principal_name)
-                .collect::<BTreeSet<_>>()
-                .len(),
+            user_count: newest.iter().filter(|r| r.state == state).count(),
         })
         .collect();
-    let mut split: BTreeMap<(usize, String), (MigrationState, MigrationType, BTreeSet<&str>)> =
-        BTreeMap::new();
-    for row in rows {
+    // Keyed by the state's place in `all`, then the type's name: the vendor's order, stable.
+    let mut split: BTreeMap<(usize, String), StateTypeCount> = BTreeMap::new();
+    for row in newest {
         let order = all
             .iter()
             .position(|s| *s == row.state)
             .unwrap_or(all.len());
         split
             .entry((order, row.migration_type.to_string()))
-            .or_insert_with(|| (row.state, row.migration_type, BTreeSet::new()))
-            .2
-            .insert(&row.user_principal_name);
+            .or_insert(StateTypeCount {
+                state: row.state,
+                migration_type: row.migration_type,
+                user_count: 0,
+            })
+            .user_count += 1;
     }
-    let by_migration_type = split
-        .into_values()
-        .map(|(state, migration_type, users)| StateTypeCount {
-            state,
-            migration_type,
-            user_count: users.len(),
-        })
-        .collect();
     StatusSummary {
         states,
-        by_migration_type,
+        by_migration_type: split.into_values().collect(),
     }
 }
 
@@ -428,24 +448,36 @@ pub async fn get_one(
 
 /// `Get-CsMeetingMigrationTransactionHistory -Identity` (M2): every trigger, request, retry and
 /// outcome of the user, oldest first. A user deleted from the directory keeps their history:
-/// give the UPN.
+/// give the UPN. 404 (`user_not_found`) when the tenant has neither the user nor their history.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{identity}/history", tag = "migrations",
     params(("tenant" = String, Path), ("identity" = String, Path)),
-    responses((status = 200, body = Vec<HistoryLine>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<HistoryLine>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 pub async fn history(
     State(state): State<ApiState>,
     caller: Caller,
     Path((tenant, identity)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<HistoryLine>>> {
     let settings = tenant_settings(&state, &caller, &tenant).await?;
+    let not_found = || {
+        ApiError::not_found(
+            "user_not_found",
+            format!(
+                "no user {identity} in tenant {} and no history under that name: give the UPN or SIP address \
+                 of a user of the tenant (GET /v1/tenants/{}/users lists them)",
+                settings.tenant, settings.tenant
+            ),
+        )
+    };
     let upn = match resolve_identity(&state, &settings.tenant, &identity).await {
         Ok(user) => user.upn,
-        Err(e) if e.code == "unknown_user" => validate::upn(&identity)?,
+        // A deleted user keeps their history under the UPN.
+        Err(e) if e.code == "unknown_user" => validate::upn(&identity).map_err(|_| not_found())?,
         Err(e) => return Err(e),
     };
     let events = state.store.history(&settings.tenant, &upn).await?;
     if events.is_empty() && state.store.user(&settings.tenant, &upn).await?.is_none() {
-        return Err(ApiError::unknown_user(&settings.tenant, &identity));
+        return Err(not_found());
     }
     Ok(Json(
         events

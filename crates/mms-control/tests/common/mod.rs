@@ -8,7 +8,8 @@ use mms_store::Store;
 use mms_testkit::redis::RedisServer;
 use serde_json::{json, Value};
 
-pub const OPERATOR: &str = "operator-secret-for-tests";
+/// At least 32 characters: shorter operator tokens are refused at start-up.
+pub const OPERATOR: &str = "operator-secret-for-the-control-plane-tests";
 
 pub struct Api {
     pub base: String,

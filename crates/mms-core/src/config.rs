@@ -33,7 +33,7 @@ pub struct MmsConfig {
     pub api: ApiConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MailboxConfig {
     /// One folder per user, one `.ics` per event (the embedded store).
@@ -52,7 +52,7 @@ pub enum MailboxConfig {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MailConfig {
     /// Write each message to a Maildir `new/` folder (the embedded outbox).
@@ -125,13 +125,78 @@ pub struct LeaseConfig {
     pub renew_divisor: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiConfig {
     /// Operator token (plain text here; stored hashed in Redis at start-up). Unset: generated and
     /// printed once at start-up.
     pub operator_token: Option<String>,
     /// Largest accepted request body, bytes (imports are the large ones).
     pub body_limit_bytes: usize,
+}
+
+/// Shown in place of a secret by the `Debug` impls below: a configuration can be logged or
+/// printed in an error without leaking a password or the operator token.
+const REDACTED: &str = "<redacted>";
+
+fn redact(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| REDACTED)
+}
+
+impl std::fmt::Debug for MailboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MailboxConfig::Vdir { root } => f.debug_struct("Vdir").field("root", root).finish(),
+            MailboxConfig::Caldav {
+                calendar_url,
+                username,
+                password,
+                timeout_secs,
+                ca_file,
+            } => f
+                .debug_struct("Caldav")
+                .field("calendar_url", calendar_url)
+                .field("username", username)
+                .field("password", &redact(password))
+                .field("timeout_secs", timeout_secs)
+                .field("ca_file", ca_file)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MailConfig::Maildir { root } => f.debug_struct("Maildir").field("root", root).finish(),
+            MailConfig::Smtp {
+                host,
+                port,
+                tls,
+                username,
+                password,
+                timeout_secs,
+                ca_file,
+            } => f
+                .debug_struct("Smtp")
+                .field("host", host)
+                .field("port", port)
+                .field("tls", tls)
+                .field("username", username)
+                .field("password", &redact(password))
+                .field("timeout_secs", timeout_secs)
+                .field("ca_file", ca_file)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("operator_token", &redact(&self.operator_token))
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .finish()
+    }
 }
 
 impl Default for MmsConfig {
@@ -261,6 +326,33 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mms-config-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let mut cfg = MmsConfig::default();
+        cfg.api.operator_token = Some("operator-secret-token".into());
+        cfg.mailbox = MailboxConfig::Caldav {
+            calendar_url: "https://dav/{user}/".into(),
+            username: Some("svc".into()),
+            password: Some("dav-password".into()),
+            timeout_secs: 5,
+            ca_file: None,
+        };
+        cfg.mail = MailConfig::Smtp {
+            host: "smtp".into(),
+            port: 587,
+            tls: "starttls".into(),
+            username: Some("svc".into()),
+            password: Some("smtp-password".into()),
+            timeout_secs: 5,
+            ca_file: None,
+        };
+        let shown = format!("{cfg:?}");
+        for secret in ["operator-secret-token", "dav-password", "smtp-password"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        assert!(shown.contains("<redacted>") && shown.contains("svc"));
     }
 
     #[test]

@@ -77,7 +77,8 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
         .metrics_addr
         .parse()
         .with_context(|| format!("metrics_addr {:?} is not host:port", config.metrics_addr))?;
-    mms_worker::telemetry::install_exporter(metrics_addr);
+    mms_worker::telemetry::install_exporter(metrics_addr)
+        .map_err(|e| anyhow::anyhow!("{e} (set metrics_addr or MMS_METRICS_ADDR)"))?;
     tracing::info!(%metrics_addr, "serving /metrics");
     if roles.demo {
         crate::demo::seed(&config, &store)
@@ -113,20 +114,33 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
                 services,
             )));
         }
-        tracing::info!(%addr, "API listening");
         Some(tokio::spawn(mms_control::serve(state, addr)))
     } else {
         None
     };
-    shutdown_signal().await;
+    // The API ends only on an error (its address taken, say): then the process stops too, with
+    // that error, instead of running on without its control plane.
+    let api_failed = async {
+        match api {
+            Some(task) => match task.await {
+                Ok(Ok(())) => anyhow::anyhow!("the API stopped"),
+                Ok(Err(e)) => {
+                    anyhow::anyhow!("the API failed: {e} (check api_addr or MMS_API_ADDR)")
+                }
+                Err(e) => anyhow::anyhow!("the API task failed: {e}"),
+            },
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        _ = shutdown_signal() => Ok(()),
+        e = api_failed => Err(e),
+    };
     tracing::info!("shutting down");
-    if let Some(api) = api {
-        api.abort();
-    }
     if let Some(worker) = worker {
         worker.shutdown(Duration::from_secs(10)).await;
     }
-    Ok(())
+    result
 }
 
 async fn shutdown_signal() {

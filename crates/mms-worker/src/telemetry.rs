@@ -22,16 +22,13 @@ pub const QUEUE_DEPTH: &str = "mms_queue_depth";
 /// Gauge: tenant supervisors alive in this worker.
 pub const SUPERVISORS: &str = "mms_tenant_supervisors";
 
-/// Serve `/metrics` on `addr`. Only the first call in a process installs the exporter (tests run
-/// several workers in one process); later calls return false.
-pub fn install_exporter(addr: SocketAddr) -> bool {
-    match PrometheusBuilder::new().with_http_listener(addr).install() {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::debug!(error = %e, "metrics exporter already installed");
-            false
-        }
-    }
+/// Serve `/metrics` on `addr` for this process. Fails when the address is taken or a recorder is
+/// already installed (one exporter per process).
+pub fn install_exporter(addr: SocketAddr) -> Result<(), String> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|e| format!("cannot serve /metrics on {addr}: {e}"))
 }
 
 /// Times a stage and counts its outcome when finished.

@@ -42,6 +42,7 @@ pub fn rewrite_event(
         event,
         "DESCRIPTION",
         &text_block(coords),
+        coords.kind,
         text_blocks,
         line_ending,
     );
@@ -50,6 +51,7 @@ pub fn rewrite_event(
             event,
             "X-ALT-DESC",
             &html_block(coords),
+            coords.kind,
             html_blocks,
             line_ending,
         );
@@ -86,6 +88,7 @@ fn rewrite_body(
     event: &mut Component,
     name: &str,
     block: &str,
+    kind: OnlineMeetingKind,
     find: fn(&str) -> Vec<Block>,
     line_ending: &str,
 ) -> bool {
@@ -98,7 +101,7 @@ fn rewrite_body(
     let html = name == "X-ALT-DESC";
     let mut current = existing.value().to_string();
     for _ in 0..MAX_BODY_PASSES {
-        let next = body_with_block(&current, block, find, html);
+        let next = body_with_block(&current, block, kind, find, html);
         if next == current {
             if current == existing.value() {
                 return false;
@@ -113,20 +116,34 @@ fn rewrite_body(
     false
 }
 
-/// Replaces the first block of a TEXT body with `block` and drops the others; adds `block` when
-/// the body has none (the meeting's coordinates were only in properties).
-fn body_with_block(raw: &str, block: &str, find: fn(&str) -> Vec<Block>, html: bool) -> String {
+/// Replaces one block of a TEXT body with `block` and drops the others; adds `block` when the
+/// body has none (the meeting's coordinates were only in properties). The block replaced in place
+/// is the one the organizer's text most likely points at: MMS's own from an earlier run, else the
+/// last one of the target kind (an invitation carrying an obsolete SfB block and a current Teams
+/// block below it, "use this one"), else the first.
+fn body_with_block(
+    raw: &str,
+    block: &str,
+    kind: OnlineMeetingKind,
+    find: fn(&str) -> Vec<Block>,
+    html: bool,
+) -> String {
     let unescaped = Unescaped::new(raw);
     let blocks = find(&unescaped.text);
     if blocks.is_empty() {
         return insert_block(raw, &unescaped.text, block, html);
     }
+    let keep = blocks
+        .iter()
+        .position(|b| b.by_mms)
+        .or_else(|| blocks.iter().rposition(|b| b.kind == kind))
+        .unwrap_or(0);
     let mut out = String::with_capacity(raw.len() + block.len());
     let mut copied = 0;
     for (i, found) in blocks.iter().enumerate() {
         let range = unescaped.raw_range(found.range.start, found.range.end);
         out.push_str(&raw[copied..range.start]);
-        if i == 0 {
+        if i == keep {
             out.push_str(&escape(block));
         }
         copied = range.end;

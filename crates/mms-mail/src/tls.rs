@@ -4,7 +4,7 @@
 //! lettre trusts the public (webpki) roots; a relay inside an organisation often has a
 //! certificate from a private CA, which `ca_file` adds to those roots. When the handshake fails,
 //! lettre reports a connection or TLS error whose cause, a [`rustls::Error`], sits further down
-//! the chain of sources; [`certificate_problem`] digs it out and turns it into a sentence that
+//! the chain of sources; `mms_tls::certificate_problem` digs it out and turns it into a sentence that
 //! names the key to fix.
 
 use std::error::Error as StdError;
@@ -13,7 +13,6 @@ use std::path::Path;
 use lettre::transport::smtp::client::Certificate;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use rustls::{CertificateError, Error as TlsError};
 
 use crate::MailConfigError;
 
@@ -48,55 +47,13 @@ pub(crate) fn load_ca_file(path: &Path) -> Result<Vec<Certificate>, MailConfigEr
 
 /// If `err` failed in the TLS handshake, what went wrong and what the admin should change.
 pub(crate) fn certificate_problem(err: &(dyn StdError + 'static)) -> Option<String> {
-    let tls = rustls_cause(err)?;
-    Some(match tls {
-        TlsError::InvalidCertificate(CertificateError::UnknownIssuer)
-        | TlsError::InvalidCertificate(CertificateError::BadSignature) => format!(
-            "the relay's certificate is not trusted ({tls}): set mail.ca_file to the PEM file of \
-             the CA that signed it"
-        ),
-        TlsError::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => format!(
-            "the relay's certificate is not valid for mail.host ({tls}): set mail.host to a name \
-             the certificate lists, or have it reissued for this one"
-        ),
-        TlsError::InvalidCertificate(
-            CertificateError::Expired
-            | CertificateError::ExpiredContext { .. }
-            | CertificateError::NotValidYet
-            | CertificateError::NotValidYetContext { .. },
-        ) => format!(
-            "the relay's certificate is outside its validity period ({tls}): renew it, or check \
-             this host's clock"
-        ),
-        TlsError::InvalidCertificate(_) => format!(
-            "the relay's certificate was refused ({tls}): have it reissued by a CA that \
-             mail.ca_file or the public roots trust"
-        ),
-        _ => format!(
-            "the TLS handshake failed ({tls}): check mail.tls (\"tls\" for a port that speaks TLS \
-             from the first byte, usually 465; \"starttls\" for one that upgrades, usually 587)"
-        ),
-    })
-}
-
-/// The rustls error somewhere in `err`'s chain of sources. An `io::Error` that wraps another
-/// error reports that error's *source* as its own, skipping the wrapped error itself, so the walk
-/// steps into it explicitly.
-fn rustls_cause<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a TlsError> {
-    let mut next = Some(err);
-    while let Some(current) = next {
-        if let Some(tls) = current.downcast_ref::<TlsError>() {
-            return Some(tls);
-        }
-        next = match current.downcast_ref::<std::io::Error>() {
-            Some(io) => match io.get_ref() {
-                Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
-                None => current.source(),
-            },
-            None => current.source(),
-        };
-    }
-    None
+    mms_tls::certificate_problem(
+        err,
+        &mms_tls::Peer {
+            whose: "the relay's",
+            ca_key: "mail.ca_file",
+            host_advice: "set mail.host to a name the certificate lists, or have it reissued for this one",
+            handshake_advice: "check mail.tls (\"tls\" for a port that speaks TLS from the first byte, usually 465; \"starttls\" for one that upgrades, usually 587)",
+        },
+    )
 }

@@ -167,6 +167,23 @@ async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
         "the two workers' send counters add up to the messages sent"
     );
 
+    // D5/D6: structured logs, each stage's events inside its migration's and meeting's spans.
+    let log = w1.log(&path) + &w2.log(&path);
+    let send_event = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "stage finished" && l["span"]["stage"] == "send")
+        .expect("a JSON log line for a finished send stage");
+    // `spans` lists the enclosing spans (ractor adds its own "Actor" ones), `span` the current one.
+    let spans = send_event["spans"].as_array().unwrap();
+    let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(names.ends_with(&["migration", "meeting"]), "{send_event}");
+    let migration = spans.iter().find(|s| s["name"] == "migration").unwrap();
+    assert!(
+        migration["correlation_id"].is_string() && migration["tenant"].is_string(),
+        "{send_event}"
+    );
+
     // M2 / M1 from the worker hosts: `mms status` reads the same rows straight from Redis.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mms"))
         .args([

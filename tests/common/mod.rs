@@ -141,7 +141,8 @@ impl WorkerProcess {
             .arg(config)
             .env("MMS_WORKER_NAME", name)
             .env("MMS_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
-            .env("MMS_LOG", "info")
+            .env("MMS_LOG", "info,mms_worker=debug")
+            .env("MMS_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -151,6 +152,12 @@ impl WorkerProcess {
             name: name.to_string(),
             metrics_port,
         }
+    }
+
+    /// What the process has logged so far (JSON lines, `MMS_LOG_FORMAT=json`).
+    pub fn log(&self, config: &std::path::Path) -> String {
+        std::fs::read_to_string(config.with_file_name(format!("{}.log", self.name)))
+            .unwrap_or_default()
     }
 
     /// SIGKILL: no shutdown, no cleanup, leases and stream entries left behind.

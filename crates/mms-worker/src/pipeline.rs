@@ -27,6 +27,8 @@ use mms_store::lease::Lease;
 use mms_store::progress::{JournalEntry, MeetingStage};
 use mms_store::StoreError;
 
+use tracing::Instrument;
+
 use crate::lease_keeper::LeaseKeeper;
 use crate::telemetry::{StageTimer, MEETINGS_TOTAL};
 use crate::Services;
@@ -151,6 +153,7 @@ pub async fn migrate_mailbox(
         let page = match services
             .mailbox
             .search(&request.user, attempt.now, cursor.take(), page_size)
+            .instrument(timer.span())
             .await
         {
             Ok(page) => {
@@ -176,9 +179,12 @@ pub async fn migrate_mailbox(
         let results: Vec<(String, Result<JournalEntry, RunError>)> = stream::iter(todo)
             .map(|(item, prior)| async move {
                 let href = item.href.clone();
+                let span = tracing::info_span!("meeting", href = %href);
                 (
                     href,
-                    migrate_meeting(attempt, organizer, bridge, item, prior).await,
+                    migrate_meeting(attempt, organizer, bridge, item, prior)
+                        .instrument(span)
+                        .await,
                 )
             })
             .buffer_unordered(parallel)
@@ -253,7 +259,10 @@ async fn migrate_meeting(
     for _ in 0..MAX_CONFLICTS {
         attempt.check_lease()?;
         let timer = StageTimer::start("rewrite");
-        let selection = match mms_ical::select(&item.ics, user, request.source, attempt.now) {
+        let selection = match timer
+            .span()
+            .in_scope(|| mms_ical::select(&item.ics, user, request.source, attempt.now))
+        {
             Ok(Selected::Migrate(selection)) => selection,
             Ok(Selected::Skip(skip)) => {
                 timer.finish("skipped");
@@ -302,7 +311,10 @@ async fn migrate_meeting(
             .mint(&mint)
             .await
             .map_err(|e| RunError::Transient(e.to_string()))?;
-        let rewritten = match mms_ical::rewrite(&item.ics, &coords, attempt.now) {
+        let rewritten = match timer
+            .span()
+            .in_scope(|| mms_ical::rewrite(&item.ics, &coords, attempt.now))
+        {
             Ok(r) => r,
             Err(e) => {
                 timer.finish("error");
@@ -367,6 +379,7 @@ async fn migrate_meeting(
             match services
                 .mailbox
                 .put(user, &item.href, &rewritten.ics, &item.etag)
+                .instrument(timer.span())
                 .await
             {
                 Ok(etag) => {
@@ -450,7 +463,12 @@ async fn send_update(
     {
         timer.finish("already_sent");
     } else {
-        match services.sender.send(&message).await {
+        match services
+            .sender
+            .send(&message)
+            .instrument(timer.span())
+            .await
+        {
             Ok(()) => timer.finish("ok"),
             Err(SendError::Transient(m)) => {
                 timer.finish("error");

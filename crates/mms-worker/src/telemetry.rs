@@ -31,10 +31,12 @@ pub fn install_exporter(addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("cannot serve /metrics on {addr}: {e}"))
 }
 
-/// Times a stage and counts its outcome when finished.
+/// One stage of one migration: a tracing span (`stage`, with the stage's name) to run the stage's
+/// work in, and the stage's duration and outcome recorded as metrics when it finishes (D5, D6).
 pub struct StageTimer {
     stage: &'static str,
     started: Instant,
+    span: tracing::Span,
 }
 
 impl StageTimer {
@@ -42,12 +44,19 @@ impl StageTimer {
         StageTimer {
             stage,
             started: Instant::now(),
+            span: tracing::info_span!("stage", stage),
         }
     }
 
+    /// The stage's span, to instrument its futures with or to enter around synchronous work.
+    pub fn span(&self) -> tracing::Span {
+        self.span.clone()
+    }
+
     pub fn finish(self, outcome: &'static str) {
-        metrics::histogram!(STAGE_SECONDS, "stage" => self.stage)
-            .record(self.started.elapsed().as_secs_f64());
+        let seconds = self.started.elapsed().as_secs_f64();
+        tracing::debug!(parent: &self.span, outcome, seconds, "stage finished");
+        metrics::histogram!(STAGE_SECONDS, "stage" => self.stage).record(seconds);
         metrics::counter!(STAGE_TOTAL, "stage" => self.stage, "outcome" => outcome).increment(1);
     }
 }

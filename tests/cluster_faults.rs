@@ -546,3 +546,102 @@ async fn a_panic_inside_an_attempt_is_a_failed_attempt_under_the_retry_limit() {
     assert_eq!(lease, None, "the lease was released");
     worker.shutdown(Duration::from_secs(5)).await;
 }
+
+/// D4: a worker frozen (SIGSTOP) past its lease while holding a mailbox is replaced; when it wakes
+/// up it finds its lease gone and writes nothing: no status, journal or meeting of the finished
+/// migration changes afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_frozen_past_its_lease_wakes_up_and_writes_nothing() {
+    let stack = Stack::start(false).await;
+    let mut cfg = stack.config(None);
+    cfg.concurrency.meetings_per_user = 1;
+    let path = stack.write_config(&cfg, "freeze");
+    let store = stack.store(&cfg).await;
+    let user = "frozen@freeze.example".to_string();
+    let expected = stack
+        .seed_tenant(&store, "freeze", std::slice::from_ref(&user), 120)
+        .await;
+    let workers = [
+        WorkerProcess::spawn(&path, "worker-a"),
+        WorkerProcess::spawn(&path, "worker-b"),
+    ];
+    let queued = store.enqueue(&manual("freeze", &user), 0).await.unwrap();
+
+    let mut conn = store.connection();
+    let lease_key = store.keys().lease("freeze", &user);
+    let journal_key = store.keys().journal("freeze", &queued.correlation_id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let holder = loop {
+        let done: usize = redis::cmd("HLEN")
+            .arg(&journal_key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let lease: Option<String> = redis::cmd("GET")
+            .arg(&lease_key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if let (true, Some(lease)) = (done >= 15, lease) {
+            break lease;
+        }
+        assert!(Instant::now() < deadline, "migration never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let frozen = workers
+        .iter()
+        .find(|w| holder.contains(&w.name))
+        .expect("lease names a worker");
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .arg(sig)
+            .arg(frozen.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig}");
+    };
+    signal("-STOP");
+
+    let rows = wait_final(
+        &store,
+        "freeze",
+        std::slice::from_ref(&user),
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(rows[0].state, MigrationState::Succeeded, "{:#?}", rows[0]);
+    let journal_before: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(&journal_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let events_before = stack.radicale.list_events(&user);
+    let mails_before = stack.smtp.messages().len();
+
+    signal("-CONT");
+    // Give the woken worker time to try whatever it was about to do.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = store
+        .status("freeze", &queued.correlation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, rows[0], "the stale worker did not touch the status");
+    let journal_after: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(&journal_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(journal_after, journal_before, "nor the journal");
+    assert_eq!(
+        stack.radicale.list_events(&user),
+        events_before,
+        "nor a meeting"
+    );
+    let mails_after = stack.smtp.messages().len();
+    assert!(
+        mails_after - mails_before <= 1,
+        "at most the one update it was already sending when frozen"
+    );
+    assert_each_meeting_updated_once(&stack, &user, &expected[&user], 1);
+}

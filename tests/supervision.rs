@@ -184,3 +184,58 @@ async fn a_burst_of_triggers_for_one_user_during_the_coalescing_hold_is_one_migr
     assert_eq!(all.len(), 1, "three triggers, one migration");
     handle.shutdown(Duration::from_secs(5)).await;
 }
+
+/// D3 fairness at the cluster level: a tenant with twenty queued users does not make a tenant
+/// with one wait for all twenty. With room for one migration at a time, tenants take turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_tenant_is_not_starved_by_a_big_one() {
+    let big: Vec<String> = (0..20).map(|i| format!("b{i}@big.example")).collect();
+    let mut e = embedded("big", &big, 10, 1).await;
+    e.cfg.concurrency.per_worker = 1;
+    let small = vec!["only@small.example".to_string()];
+    e.store
+        .create_tenant(&TenantSettings::defaults("small"))
+        .await
+        .unwrap();
+    e.store
+        .put_bridge(&mms_cli::demo::demo_bridge("small"))
+        .await
+        .unwrap();
+    e.store
+        .put_user(&mms_cli::demo::demo_user("small", &small[0]))
+        .await
+        .unwrap();
+    mms_cli::demo::write_mailbox(&e.dir.path().join("mailboxes"), &small[0], 10, Utc::now())
+        .unwrap();
+    for upn in &big {
+        let req = MigrationRequest::new(
+            "big",
+            upn,
+            SourceMeetingType::All,
+            TargetMeetingType::Teams,
+            Trigger::Manual,
+        );
+        e.store.enqueue(&req, 0).await.unwrap();
+    }
+    let req = MigrationRequest::new(
+        "small",
+        &small[0],
+        SourceMeetingType::All,
+        TargetMeetingType::Teams,
+        Trigger::Manual,
+    );
+    e.store.enqueue(&req, 0).await.unwrap();
+    let handle = worker(&e).await;
+    let small_done = common::wait_final(&e.store, "small", &small, Duration::from_secs(60)).await;
+    let big_rows = common::wait_final(&e.store, "big", &big, Duration::from_secs(120)).await;
+    let small_at = small_done[0].modified_date;
+    let big_before = big_rows
+        .iter()
+        .filter(|s| s.modified_date < small_at)
+        .count();
+    assert!(
+        big_before <= 3,
+        "the small tenant waited for {big_before} of the big tenant's 20 migrations"
+    );
+    handle.shutdown(Duration::from_secs(5)).await;
+}

@@ -5,7 +5,7 @@ PY ?= python3
 CARGO ?= cargo
 export MMS_VENV := $(VENV)
 
-.PHONY: deps redis-bin venv build run test lint fmt bench fuzz loadgen clean
+.PHONY: deps redis-bin redis-up venv build run test lint fmt bench fuzz clean
 
 deps: redis-bin venv
 
@@ -28,9 +28,12 @@ build:
 
 # The main job on embedded defaults: Redis (started here if none answers on 6379), a vdir mailbox
 # and a Maildir outbox under ./var, a demo tenant, the worker and the API in one process.
-run: deps
-	@redis-cli -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --port 6379 --bind 127.0.0.1 --save "" --appendonly no --dir /tmp
+run: deps redis-up
 	$(CARGO) run --release --bin mms -- all --demo $(if $(CONFIG),--config $(CONFIG),)
+
+# The local Redis the embedded defaults point at (127.0.0.1:6379), started if nothing answers there.
+redis-up: redis-bin
+	@redis-cli -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --port 6379 --bind 127.0.0.1 --save "" --appendonly no --dir /tmp
 
 # Every test: unit, property, golden, corpus and the end-to-end tests against real Redis, Radicale
 # and an SMTP sink (the harness starts its own servers on free ports).
@@ -47,7 +50,7 @@ fmt:
 	$(CARGO) fmt --all
 
 # Benchmarks: criterion for the rewrite engine, the load generator for the cluster.
-bench: deps
+bench: deps redis-up
 	$(CARGO) bench -p mms-ical
 	$(CARGO) run --release --bin mms -- loadgen --out bench-results.json
 

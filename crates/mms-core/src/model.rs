@@ -31,6 +31,17 @@ pub enum TargetMeetingType {
     Teams,
 }
 
+impl TargetMeetingType {
+    /// The platform a meeting whose block is of `found` kind is migrated to: `Current` keeps it,
+    /// `Teams` makes every meeting a Teams meeting.
+    pub fn kind_for(self, found: crate::OnlineMeetingKind) -> crate::OnlineMeetingKind {
+        match self {
+            TargetMeetingType::Current => found,
+            TargetMeetingType::Teams => crate::OnlineMeetingKind::Teams,
+        }
+    }
+}
+
 /// The vendor's `MigrationType` column, derived from source and target meeting types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -285,6 +296,14 @@ mod tests {
                 MigrationType::ToSameType
             );
         }
+    }
+
+    #[test]
+    fn current_keeps_the_platform_and_teams_moves_everything_to_teams() {
+        use crate::OnlineMeetingKind::{SfB, Teams};
+        assert_eq!(TargetMeetingType::Current.kind_for(SfB), SfB);
+        assert_eq!(TargetMeetingType::Current.kind_for(Teams), Teams);
+        assert_eq!(TargetMeetingType::Teams.kind_for(SfB), Teams);
     }
 
     #[test]

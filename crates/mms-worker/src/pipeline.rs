@@ -20,7 +20,7 @@ use futures::stream::{self, StreamExt};
 use mms_core::{Bridge, MailboxLocation, SendError};
 use mms_core::{
     MailboxError, MailboxItem, MeetingOutcome, MeetingOutcomeKind, MigrationRequest,
-    MigrationStatus, MintRequest, OnlineMeetingKind, TargetMeetingType, UserProfile,
+    MigrationStatus, MintRequest, UserProfile,
 };
 use mms_ical::Selected;
 use mms_store::lease::Lease;
@@ -101,8 +101,21 @@ impl Attempt<'_> {
             .store
             .record_meeting(self.lease, &r.correlation_id, key, &entry)
             .await?;
+        count_meeting(entry.stage);
         Ok(entry)
     }
+}
+
+/// Meetings by outcome, counted where the outcome is journaled, so every path counts exactly once.
+fn count_meeting(stage: MeetingStage) {
+    let outcome = match stage {
+        MeetingStage::Skipped => "skipped",
+        MeetingStage::Unchanged => "unchanged",
+        MeetingStage::Sent => "updated",
+        MeetingStage::Failed => "failed",
+        MeetingStage::Saving | MeetingStage::Saved => return,
+    };
+    metrics::counter!(MEETINGS_TOTAL, "outcome" => outcome).increment(1);
 }
 
 /// Look up the organizer and refuse what MMS cannot migrate (X1) before touching the mailbox.
@@ -266,7 +279,6 @@ async fn migrate_meeting(
             Ok(Selected::Migrate(selection)) => selection,
             Ok(Selected::Skip(skip)) => {
                 timer.finish("skipped");
-                metrics::counter!(MEETINGS_TOTAL, "outcome" => "skipped").increment(1);
                 let uid = skip.uid.unwrap_or_default();
                 return attempt
                     .record(
@@ -282,7 +294,6 @@ async fn migrate_meeting(
             }
             Err(e) => {
                 timer.finish("error");
-                metrics::counter!(MEETINGS_TOTAL, "outcome" => "failed").increment(1);
                 return attempt
                     .record(
                         &key,
@@ -296,10 +307,7 @@ async fn migrate_meeting(
                     .await;
             }
         };
-        let kind = match request.target {
-            TargetMeetingType::Teams => OnlineMeetingKind::Teams,
-            TargetMeetingType::Current => selection.kind,
-        };
+        let kind = request.target.kind_for(selection.kind);
         let mint = MintRequest {
             organizer,
             bridge,
@@ -318,7 +326,6 @@ async fn migrate_meeting(
             Ok(r) => r,
             Err(e) => {
                 timer.finish("error");
-                metrics::counter!(MEETINGS_TOTAL, "outcome" => "failed").increment(1);
                 return attempt
                     .record(
                         &key,
@@ -342,7 +349,6 @@ async fn migrate_meeting(
             Some(MeetingStage::Saving | MeetingStage::Saved)
         );
         if !rewritten.changed && !saved_by_us {
-            metrics::counter!(MEETINGS_TOTAL, "outcome" => "unchanged").increment(1);
             let mut e = entry(
                 MeetingStage::Unchanged,
                 &selection.uid,
@@ -357,7 +363,6 @@ async fn migrate_meeting(
             // organizer has since saved a later version (higher SEQUENCE), their client sent that
             // update, with our block in it: sending ours now would repeat a SEQUENCE.
             if selection.sequence > saved.sequence {
-                metrics::counter!(MEETINGS_TOTAL, "outcome" => "updated").increment(1);
                 let mut e = entry(
                     MeetingStage::Sent,
                     &selection.uid,
@@ -396,7 +401,6 @@ async fn migrate_meeting(
                 }
                 Err(MailboxError::ItemNotFound(_)) => {
                     timer.finish("gone");
-                    metrics::counter!(MEETINGS_TOTAL, "outcome" => "skipped").increment(1);
                     return attempt
                         .record(
                             &key,
@@ -440,7 +444,6 @@ async fn send_update(
         Ok(m) => m,
         Err(e) => {
             timer.finish("error");
-            metrics::counter!(MEETINGS_TOTAL, "outcome" => "failed").increment(1);
             progress.stage = MeetingStage::Failed;
             progress.reason = format!("saved, but the update message cannot be built: {e}");
             return attempt.record(key, progress).await;
@@ -451,7 +454,6 @@ async fn send_update(
     if message.recipients.is_empty() {
         timer.finish("no_recipients");
         progress.reason = "no attendees to notify".into();
-        metrics::counter!(MEETINGS_TOTAL, "outcome" => "updated").increment(1);
         return attempt.record(key, progress).await;
     }
     progress.message_id = Some(message.message_id.clone());
@@ -478,7 +480,6 @@ async fn send_update(
             }
             Err(SendError::Permanent(m)) => {
                 timer.finish("refused");
-                metrics::counter!(MEETINGS_TOTAL, "outcome" => "failed").increment(1);
                 progress.stage = MeetingStage::Failed;
                 progress.message_id = None;
                 progress.reason = format!("saved, but the mail relay refused the update: {m}");
@@ -487,7 +488,7 @@ async fn send_update(
         }
     }
     record_sent_persistently(attempt, key, &progress).await?;
-    metrics::counter!(MEETINGS_TOTAL, "outcome" => "updated").increment(1);
+    count_meeting(progress.stage);
     Ok(progress)
 }
 

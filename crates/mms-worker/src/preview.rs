@@ -11,8 +11,8 @@ use mms_core::preview::{
     Preview, PreviewError, PreviewItem, PreviewOutcome, Previewer, PREVIEW_ITEM_CAP,
 };
 use mms_core::{
-    Bridge, MailboxError, MailboxItem, MeetingServiceError, MintRequest, OnlineMeetingKind,
-    SourceMeetingType, TargetMeetingType, UserProfile,
+    Bridge, MailboxError, MailboxItem, MeetingServiceError, MintRequest, SourceMeetingType,
+    TargetMeetingType, UserProfile,
 };
 use mms_ical::Selected;
 
@@ -82,10 +82,7 @@ impl MailboxPreviewer {
             reason,
             new_block,
         };
-        let kind = match target {
-            TargetMeetingType::Teams => OnlineMeetingKind::Teams,
-            TargetMeetingType::Current => selection.kind,
-        };
+        let kind = target.kind_for(selection.kind);
         let mint = MintRequest {
             organizer,
             bridge,

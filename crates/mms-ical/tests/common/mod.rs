@@ -19,9 +19,10 @@ pub fn fixtures_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
+/// The ics-collective corpus, kept in the repository (`tests/corpus/`, BSD licence beside it).
 pub fn corpus_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/ics-collective-icalendar")
+        .join("../../tests/corpus/ics-collective-icalendar")
 }
 
 pub fn teams_coords() -> Coordinates {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod respell;
+
 use chrono::{DateTime, Utc};
 use mms_core::{Coordinates, DialInNumber, OnlineMeetingKind, SourceMeetingType};
 use mms_ical::{build_update, rewrite, select, Document, IcalError, Selected};

@@ -423,6 +423,18 @@ fn vendor_properties_follow_the_platform() {
     let unfolded = to_sfb.replace("\r\n ", "");
     assert!(!unfolded.contains("Teams"), "{unfolded}");
 
+    // Lync 2013 wrote "Lync Meeting": a name of the old platform too.
+    let lync = fixture("sfb_outlook.ics").replace(
+        "LOCATION;LANGUAGE=en-US:Skype Meeting",
+        "LOCATION;LANGUAGE=en-US:Lync Meeting",
+    );
+    assert!(lync.contains("Lync Meeting"));
+    let lync_to_teams = rewrite(&lync, &teams_coords(), now()).unwrap().ics;
+    assert_eq!(
+        master_value(&lync_to_teams, "LOCATION").as_deref(),
+        Some("Microsoft Teams Meeting")
+    );
+
     // Teams to Teams (a new bridge): the Teams URL property follows the new meeting.
     let moved = rewrite(&fixture("teams_outlook.ics"), &teams_coords(), now())
         .unwrap()

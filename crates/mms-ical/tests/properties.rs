@@ -199,6 +199,11 @@ proptest! {
         let stored = respell(&once.ics, &how);
         let moved = rewrite(&stored, &second, now()).unwrap();
         prop_assert!(moved.changed);
+        prop_assert_eq!(moved.sequence, once.sequence + 1);
         prop_assert_eq!(attendee_lines(&moved.ics), attendee_lines(&stored));
+        // What a rewrite makes of a server's spelling is itself settled.
+        let settled = rewrite(&moved.ics, &second, now()).unwrap();
+        prop_assert!(!settled.changed);
+        prop_assert_eq!(settled.ics, moved.ics);
     }
 }

@@ -33,6 +33,7 @@ async fn embedded(tenant: &str, users: &[String], meetings: usize, per_tenant: u
         },
         mail: MailConfig::Maildir {
             root: dir.path().join("outbox"),
+            updates: Default::default(),
         },
         ..MmsConfig::default()
     };

@@ -56,7 +56,12 @@ pub enum MailboxConfig {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MailConfig {
     /// Write each message to a Maildir `new/` folder (the embedded outbox).
-    Maildir { root: PathBuf },
+    Maildir {
+        root: PathBuf,
+        /// Who gets an update and how many recipients share one message.
+        #[serde(flatten, default)]
+        updates: UpdatePolicy,
+    },
     Smtp {
         host: String,
         port: u16,
@@ -71,7 +76,56 @@ pub enum MailConfig {
         /// besides the public roots: for a relay whose certificate a private CA signed.
         #[serde(default)]
         ca_file: Option<PathBuf>,
+        /// Connections kept open to the relay and used at once by one process (`mail.connections`,
+        /// default 4). Each carries one message at a time; a broken one is re-opened.
+        #[serde(default = "default_mail_connections")]
+        connections: usize,
+        /// Who gets an update and how many recipients share one message.
+        #[serde(flatten, default)]
+        updates: UpdatePolicy,
     },
+}
+
+fn default_mail_connections() -> usize {
+    4
+}
+
+/// How one meeting's update is addressed (the `mail` keys both transports share).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdatePolicy {
+    /// Recipients per message (`mail.max_recipients_per_message`, default 100). A larger
+    /// meeting's update goes out as several messages, each to a batch of this many attendees:
+    /// relays cap the recipients of one transaction (Postfix's `smtpd_recipient_limit` is 1,000,
+    /// many services take 100 or 500), and each batch's `To:` header stays readable.
+    #[serde(default = "default_max_recipients_per_message")]
+    pub max_recipients_per_message: usize,
+    /// Whether attendees who declined the meeting get the update (`mail.notify_declined`,
+    /// default false: re-inviting people who said no is the vendor's most-heard complaint).
+    /// Their PARTSTAT is kept either way, and the meeting's outcome lists them as not notified.
+    #[serde(default)]
+    pub notify_declined: bool,
+}
+
+fn default_max_recipients_per_message() -> usize {
+    100
+}
+
+impl Default for UpdatePolicy {
+    fn default() -> Self {
+        UpdatePolicy {
+            max_recipients_per_message: default_max_recipients_per_message(),
+            notify_declined: false,
+        }
+    }
+}
+
+impl MailConfig {
+    /// The update policy, whatever the transport.
+    pub fn updates(&self) -> &UpdatePolicy {
+        match self {
+            MailConfig::Maildir { updates, .. } | MailConfig::Smtp { updates, .. } => updates,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,7 +221,11 @@ impl std::fmt::Debug for MailboxConfig {
 impl std::fmt::Debug for MailConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MailConfig::Maildir { root } => f.debug_struct("Maildir").field("root", root).finish(),
+            MailConfig::Maildir { root, updates } => f
+                .debug_struct("Maildir")
+                .field("root", root)
+                .field("updates", updates)
+                .finish(),
             MailConfig::Smtp {
                 host,
                 port,
@@ -176,6 +234,8 @@ impl std::fmt::Debug for MailConfig {
                 password,
                 timeout_secs,
                 ca_file,
+                connections,
+                updates,
             } => f
                 .debug_struct("Smtp")
                 .field("host", host)
@@ -185,6 +245,8 @@ impl std::fmt::Debug for MailConfig {
                 .field("password", &redact(password))
                 .field("timeout_secs", timeout_secs)
                 .field("ca_file", ca_file)
+                .field("connections", connections)
+                .field("updates", updates)
                 .finish(),
         }
     }
@@ -213,6 +275,7 @@ impl Default for MmsConfig {
             },
             mail: MailConfig::Maildir {
                 root: "var/outbox".into(),
+                updates: UpdatePolicy::default(),
             },
             queue: QueueConfig {
                 coalesce_delay_ms: 5_000,
@@ -322,6 +385,38 @@ mod tests {
         assert!(matches!(cfg.mail, MailConfig::Smtp { ca_file: None, .. }));
     }
 
+    /// The update policy and the pool size have defaults, and a file or the environment
+    /// overrides them under `[mail]` whatever the transport.
+    #[test]
+    fn mail_policy_keys_default_and_override() {
+        let cfg = MmsConfig::default();
+        assert_eq!(cfg.mail.updates().max_recipients_per_message, 100);
+        assert!(!cfg.mail.updates().notify_declined);
+
+        let dir = tempfile_dir("mail-policy");
+        let file = dir.join("mms.toml");
+        std::fs::write(
+            &file,
+            "[mail]\nkind = \"smtp\"\nhost = \"relay\"\nport = 25\ntls = \"none\"\ntimeout_secs = 5\n\
+             connections = 2\nmax_recipients_per_message = 50\nnotify_declined = true\n",
+        )
+        .unwrap();
+        let cfg = MmsConfig::load(Some(&file)).unwrap();
+        assert!(matches!(cfg.mail, MailConfig::Smtp { connections: 2, .. }));
+        assert_eq!(cfg.mail.updates().max_recipients_per_message, 50);
+        assert!(cfg.mail.updates().notify_declined);
+
+        let file = dir.join("smtp-defaults.toml");
+        std::fs::write(
+            &file,
+            "[mail]\nkind = \"smtp\"\nhost = \"relay\"\nport = 25\ntls = \"none\"\ntimeout_secs = 5\n",
+        )
+        .unwrap();
+        let cfg = MmsConfig::load(Some(&file)).unwrap();
+        assert!(matches!(cfg.mail, MailConfig::Smtp { connections: 4, .. }));
+        assert_eq!(cfg.mail.updates(), &UpdatePolicy::default());
+    }
+
     fn tempfile_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("mms-config-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -347,6 +442,8 @@ mod tests {
             password: Some("smtp-password".into()),
             timeout_secs: 5,
             ca_file: None,
+            connections: 4,
+            updates: UpdatePolicy::default(),
         };
         let shown = format!("{cfg:?}");
         for secret in ["operator-secret-token", "dav-password", "smtp-password"] {

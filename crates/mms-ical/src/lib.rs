@@ -3,8 +3,8 @@
 //!
 //! The worker calls four functions, in order, for each resource of the organizer's mailbox:
 //! [`select`] (migrate or skip, with a reason), [`rewrite`] (new coordinates in; the new resource
-//! and whether anything changed out), then, when it changed and was saved, [`build_update`] (the
-//! message to every attendee). [`Limits`] bounds what one resource may cost.
+//! and whether anything changed out), then, when it changed and was saved, [`build_updates`] (the
+//! messages to the attendees, in batches). [`Limits`] bounds what one resource may cost.
 //!
 //! # Why a content-line layer of our own
 //!
@@ -46,6 +46,7 @@ pub mod detect;
 pub mod error;
 pub mod imip;
 pub mod meaning;
+pub mod message;
 pub mod render;
 pub mod rewrite;
 pub mod select;
@@ -57,7 +58,7 @@ use mms_core::{Coordinates, SourceMeetingType};
 
 pub use contentline::{Document, Limits};
 pub use error::IcalError;
-pub use imip::build_update;
+pub use imip::{build_updates, NotNotified, NotNotifiedReason, UpdateContext, UpdatePlan};
 pub use select::{Selected, Selection, Skip, SkipReason};
 
 /// The resource as text: iCalendar is UTF-8 (RFC 5545 3.1.4); anything else is a typed error.

@@ -6,9 +6,9 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::{fixtures_dir, now, sfb_coords, teams_coords, ORGANIZER, SERVICE};
+use common::{fixtures_dir, now, sfb_coords, teams_coords, update_context, ORGANIZER, SERVICE};
 use mms_core::SourceMeetingType;
-use mms_ical::{build_update, detect, rewrite, select, Selected, SkipReason};
+use mms_ical::{build_updates, detect, rewrite, select, Selected, SkipReason};
 
 fn fixture(name: &str) -> String {
     let path = fixtures_dir().join(name);
@@ -252,15 +252,18 @@ fn three_hundred_attendees_are_migrated_and_all_get_the_update() {
     };
     assert_eq!(selection.attendees, 300);
     let rewritten = rewrite(&ics, &teams_coords(), now()).unwrap();
-    let message = build_update(&rewritten.ics, ORGANIZER, SERVICE).unwrap();
-    assert_eq!(message.recipients.len(), 300);
+    let plan = build_updates(&rewritten.ics, &update_context(ORGANIZER)).unwrap();
+    assert_eq!(plan.recipient_count(), 300);
+    assert_eq!(plan.batches.len(), 3, "batches of mail.max_recipients_per_message = 100");
 }
 
 #[test]
 fn the_update_is_an_imip_request_on_behalf_of_the_organizer() {
     let rewritten = rewrite(&fixture("non_ascii.ics"), &teams_coords(), now()).unwrap();
-    let message = build_update(&rewritten.ics, ORGANIZER, SERVICE).unwrap();
-    let again = build_update(&rewritten.ics, ORGANIZER, SERVICE).unwrap();
+    let mut plan = build_updates(&rewritten.ics, &update_context(ORGANIZER)).unwrap();
+    let mut again = build_updates(&rewritten.ics, &update_context(ORGANIZER)).unwrap();
+    assert_eq!(plan.batches.len(), 1);
+    let (message, again) = (plan.batches.remove(0), again.batches.remove(0));
     assert_eq!(
         message.message_id, again.message_id,
         "a resend carries the same Message-ID"
@@ -270,7 +273,7 @@ fn the_update_is_an_imip_request_on_behalf_of_the_organizer() {
         vec!["soren@fabrikam.dk", "yamada@fabrikam.jp"]
     );
     assert_eq!(message.envelope_from, SERVICE);
-    let raw = String::from_utf8(message.raw.clone()).expect("the message is 7-bit/UTF-8 text");
+    let raw = String::from_utf8(message.raw()).expect("the message is 7-bit/UTF-8 text");
     assert!(raw.contains(&format!("Message-ID: <{}>", message.message_id)));
     assert!(
         raw.contains("From: =?utf-8?") || raw.contains("From: \"Sherman, J"),

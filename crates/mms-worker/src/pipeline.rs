@@ -439,9 +439,19 @@ async fn send_update(
     let services = attempt.services;
     let request = attempt.request;
     let timer = StageTimer::start("send");
-    let message = match mms_ical::build_update(ics, &request.user, &services.config.service_address)
-    {
-        Ok(m) => m,
+    // Minimal adaptation to the batched API (the lead's pipeline rewrite replaces this): every
+    // batch is sent (unless the ledger has it), then each batch's Message-ID is recorded.
+    let policy = services.config.mail.updates();
+    let context = mms_ical::UpdateContext {
+        tenant: &request.tenant,
+        organizer: &request.user,
+        service_address: &services.config.service_address,
+        max_recipients_per_message: policy.max_recipients_per_message,
+        notify_declined: policy.notify_declined,
+        date: Utc::now(),
+    };
+    let plan = match mms_ical::build_updates(ics, &context) {
+        Ok(plan) => plan,
         Err(e) => {
             timer.finish("error");
             progress.stage = MeetingStage::Failed;
@@ -450,28 +460,49 @@ async fn send_update(
         }
     };
     progress.stage = MeetingStage::Sent;
-    progress.recipients = message.recipients.len() as u32;
-    if message.recipients.is_empty() {
+    progress.recipients = plan.recipient_count() as u32;
+    let not_notified: Vec<String> = plan.not_notified.iter().map(|n| n.to_string()).collect();
+    if plan.batches.is_empty() {
         timer.finish("no_recipients");
-        progress.reason = "no attendees to notify".into();
+        progress.reason = if not_notified.is_empty() {
+            "no attendees to notify".into()
+        } else {
+            format!("no attendees to notify; not notified: {}", not_notified.join("; "))
+        };
         return attempt.record(key, progress).await;
     }
-    progress.message_id = Some(message.message_id.clone());
-    attempt.check_lease()?;
-    if services
-        .store
-        .was_sent(&request.tenant, &request.user, &message.message_id)
-        .await?
-    {
-        timer.finish("already_sent");
-    } else {
+    let mut refusals: Vec<String> = Vec::new();
+    for message in &plan.batches {
+        attempt.check_lease()?;
+        if services
+            .store
+            .was_sent(&request.tenant, &request.user, &message.message_id)
+            .await?
+        {
+            continue;
+        }
         match services
             .sender
-            .send(&message)
+            .send(message)
             .instrument(timer.span())
             .await
         {
-            Ok(()) => timer.finish("ok"),
+            Ok(report) => {
+                if let Some(transient) = report.refused.iter().find(|r| !r.permanent) {
+                    timer.finish("error");
+                    return Err(RunError::Transient(format!(
+                        "sending the update of {key}: relay deferred {}: {}",
+                        transient.recipient, transient.reply
+                    )));
+                }
+                progress.recipients = progress.recipients.saturating_sub(report.refused.len() as u32);
+                refusals.extend(
+                    report
+                        .refused
+                        .iter()
+                        .map(|r| format!("{} refused: {}", r.recipient, r.reply)),
+                );
+            }
             Err(SendError::Transient(m)) => {
                 timer.finish("error");
                 return Err(RunError::Transient(format!(
@@ -487,7 +518,15 @@ async fn send_update(
             }
         }
     }
-    record_sent_persistently(attempt, key, &progress).await?;
+    timer.finish("ok");
+    let notes: Vec<String> = refusals.into_iter().chain(not_notified).collect();
+    if !notes.is_empty() {
+        progress.reason = format!("not notified: {}", notes.join("; "));
+    }
+    for message in &plan.batches {
+        progress.message_id = Some(message.message_id.clone());
+        record_sent_persistently(attempt, key, &progress).await?;
+    }
     count_meeting(progress.stage);
     Ok(progress)
 }

@@ -15,6 +15,11 @@ use crate::meeting_service::MeetingTemplates;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MmsConfig {
     pub redis_url: String,
+    /// Nodes of a Redis Cluster (`redis://host:port`, a few are enough: the client discovers the
+    /// rest). When set, the store uses the cluster and `redis_url` is ignored. In the environment:
+    /// `MMS_REDIS_CLUSTER_NODES=redis://a:7000,redis://b:7001`.
+    #[serde(default, deserialize_with = "list_or_comma_separated")]
+    pub redis_cluster_nodes: Vec<String>,
     /// Prefix of every Redis key, so that several deployments (or test runs) share one Redis.
     pub namespace: String,
     /// Address the service sends as (`Sender:` and envelope sender; the organizer is `From:`).
@@ -265,6 +270,7 @@ impl Default for MmsConfig {
     fn default() -> Self {
         MmsConfig {
             redis_url: "redis://127.0.0.1:6379/".into(),
+            redis_cluster_nodes: Vec::new(),
             namespace: "mms".into(),
             service_address: "mms@localhost".into(),
             worker_name: None,
@@ -308,6 +314,29 @@ impl Default for MmsConfig {
             },
         }
     }
+}
+
+/// A list given either as a TOML array or as one comma-separated string (how an environment
+/// variable carries it); blank items are dropped.
+fn list_or_comma_separated<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(items) => items,
+        ListOrText::Text(text) => text.split(',').map(str::to_string).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|item| item.trim().to_string())
+        .filter(|item| !item.is_empty())
+        .collect())
 }
 
 impl MmsConfig {
@@ -421,6 +450,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mms-config-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// `redis_cluster_nodes` reads as a TOML array and as one comma-separated string (the form
+    /// `MMS_REDIS_CLUSTER_NODES` takes); absent means a single server.
+    #[test]
+    fn cluster_nodes_read_as_a_list_or_comma_separated() {
+        let dir = tempfile_dir("cluster-nodes");
+        let list = dir.join("list.toml");
+        std::fs::write(&list, "redis_cluster_nodes = [\"redis://a:7000\", \"redis://b:7001\"]\n").unwrap();
+        let text = dir.join("text.toml");
+        std::fs::write(&text, "redis_cluster_nodes = \"redis://a:7000, redis://b:7001,\"\n").unwrap();
+        let expected = vec!["redis://a:7000".to_string(), "redis://b:7001".to_string()];
+        assert_eq!(MmsConfig::load(Some(&list)).unwrap().redis_cluster_nodes, expected);
+        assert_eq!(MmsConfig::load(Some(&text)).unwrap().redis_cluster_nodes, expected);
+        assert!(MmsConfig::default().redis_cluster_nodes.is_empty());
     }
 
     #[test]

@@ -28,14 +28,9 @@ impl Lease {
     }
 }
 
-/// Lua fragment: `fence_ok(lease_key, value)` is true when the lease key still holds exactly
-/// `value` (`<token>:<owner>`). Comparing the owner too keeps a stale holder out even if the token
-/// counter were ever rolled back (Redis restored from an old snapshot).
-pub(crate) const FENCE_CHECK_LUA: &str = r#"
-local function fence_ok(lease_key, value)
-  return redis.call('GET', lease_key) == value
-end
-"#;
+/// Lua fragment `fence_ok(lease_key, value)` (`lua/lib/fence.lua`): true when the lease key still
+/// holds exactly `value` (`<token>:<owner>`). Prepended to every fenced script.
+pub(crate) const FENCE_CHECK_LUA: &str = include_str!("../lua/lib/fence.lua");
 
 /// KEYS: lease, fence. ARGV: owner, ttl ms. Returns the new token, or false when the lease is held.
 static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {

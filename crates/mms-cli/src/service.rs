@@ -72,7 +72,9 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
                 "cannot connect to Redis at {} (set redis_url or MMS_REDIS_URL)",
                 config.redis_url
             )
-        })?;
+        })?
+        .with_retention(config.retention)
+        .context("the [retention] section of the configuration")?;
     let metrics_addr: SocketAddr = config
         .metrics_addr
         .parse()

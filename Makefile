@@ -5,7 +5,7 @@ PY ?= python3
 CARGO ?= cargo
 export MMS_VENV := $(VENV)
 
-.PHONY: deps redis-bin redis-up venv build run test lint fmt bench fuzz clean
+.PHONY: deps redis-bin redis-up venv build run test lint luacheck-bin fmt bench fuzz clean
 
 deps: redis-bin venv
 
@@ -15,6 +15,13 @@ redis-bin:
 	  echo "installing redis-server"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null; }
 	@redis-server --version >/dev/null
+
+# luacheck (Debian's lua-check) for the store's Redis scripts, when it is missing.
+luacheck-bin:
+	@command -v luacheck >/dev/null 2>&1 || { \
+	  echo "installing luacheck"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua-check) >/dev/null; }
+	@luacheck --version >/dev/null
 
 # Radicale (CalDAV) and aiosmtpd (SMTP sink) in a local virtualenv.
 venv: $(VENV)/.installed
@@ -42,7 +49,8 @@ test: deps lint
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc
 
-lint:
+lint: luacheck-bin
+	luacheck --quiet --no-color --config crates/mms-store/lua/.luacheckrc crates/mms-store/lua
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

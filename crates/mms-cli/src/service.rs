@@ -77,7 +77,9 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
                 config.redis_cluster_nodes.join(", ")
             )
         }
-    })?;
+    })?
+    .with_retention(config.retention)
+    .context("the [retention] section of the configuration")?;
     let metrics_addr: SocketAddr = config
         .metrics_addr
         .parse()

@@ -36,6 +36,10 @@ pub struct MmsConfig {
     pub lease: LeaseConfig,
     pub meetings: MeetingTemplates,
     pub api: ApiConfig,
+    /// How long the store keeps what a migration leaves behind (journals, sent ledgers, history,
+    /// status rows), so that Redis memory per user is bounded.
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -193,6 +197,74 @@ pub struct ApiConfig {
     pub body_limit_bytes: usize,
 }
 
+/// How long the store keeps each kind of record (`[retention]`); every value at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionConfig {
+    /// Days a migration's journal (and its per-stage counters) is kept once the migration is
+    /// final; before that it is kept whatever its age, because a resume needs it.
+    pub journal_days: u32,
+    /// Days a user's sent-message ledger is kept after its last entry. It must outlive every
+    /// retry of a migration (about 24 hours with the default schedule), or an update could be
+    /// sent twice: at least 2.
+    pub sent_ledger_days: u32,
+    /// Events kept in a user's transaction history (the oldest are dropped).
+    pub history_events: u32,
+    /// Status rows kept per user: past this, the oldest final rows are removed together with
+    /// their journals and counters. Rows still Pending or InProgress are never removed.
+    pub status_rows_per_user: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            journal_days: 30,
+            sent_ledger_days: 90,
+            history_events: 1_000,
+            status_rows_per_user: 100,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The first value that is out of range, as a message naming the key and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        let at_least = |key: &str, value: u32, min: u32, why: &str| {
+            if value < min {
+                Err(format!(
+                    "retention.{key} = {value} is too small: set it to {min} or more ({why})"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        at_least(
+            "journal_days",
+            self.journal_days,
+            1,
+            "a final migration's journal is what support reads",
+        )?;
+        at_least(
+            "sent_ledger_days",
+            self.sent_ledger_days,
+            2,
+            "the ledger must outlive a migration's retries, or an update is sent twice",
+        )?;
+        at_least(
+            "history_events",
+            self.history_events,
+            1,
+            "the history must hold at least the latest event",
+        )?;
+        at_least(
+            "status_rows_per_user",
+            self.status_rows_per_user,
+            1,
+            "the latest migration's row must be kept",
+        )
+    }
+}
+
 /// Shown in place of a secret by the `Debug` impls below: a configuration can be logged or
 /// printed in an error without leaking a password or the operator token.
 const REDACTED: &str = "<redacted>";
@@ -312,6 +384,7 @@ impl Default for MmsConfig {
                 operator_token: None,
                 body_limit_bytes: 16 * 1024 * 1024,
             },
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -509,5 +582,29 @@ mod tests {
         assert_eq!(cfg.retry_delay_secs(9), 36_000);
         assert_eq!(cfg.retry_delay_secs(12), 36_000);
         assert!(cfg.retry.schedule_secs.iter().sum::<u64>() <= 24 * 3600);
+    }
+
+    /// `[retention]` may name only some keys (the rest keep their defaults); out-of-range values
+    /// are refused by `validate` with the key named.
+    #[test]
+    fn retention_keys_default_one_by_one_and_validate_names_the_key() {
+        let dir = tempfile_dir("retention");
+        let file = dir.join("mms.toml");
+        std::fs::write(&file, "[retention]\njournal_days = 7\n").unwrap();
+        let cfg = MmsConfig::load(Some(&file)).unwrap();
+        assert_eq!(cfg.retention.journal_days, 7);
+        assert_eq!(
+            cfg.retention.sent_ledger_days,
+            RetentionConfig::default().sent_ledger_days
+        );
+        assert_eq!(cfg.retention.validate(), Ok(()));
+        let bad = RetentionConfig {
+            history_events: 0,
+            ..RetentionConfig::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .contains("retention.history_events"));
     }
 }

@@ -5,9 +5,9 @@ PY ?= python3
 CARGO ?= cargo
 export MMS_VENV := $(VENV)
 
-.PHONY: deps redis-bin redis-up venv build run test lint luacheck-bin fmt bench fuzz clean
+.PHONY: deps redis-bin prometheus-bin luacheck-bin redis-up venv build run test test-ops lint fmt bench fuzz clean
 
-deps: redis-bin venv
+deps: redis-bin prometheus-bin venv
 
 # redis-server from Debian's packages when it is missing.
 redis-bin:
@@ -23,11 +23,21 @@ luacheck-bin:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua-check) >/dev/null; }
 	@luacheck --version >/dev/null
 
-# Radicale (CalDAV) and aiosmtpd (SMTP sink) in a local virtualenv.
+# Prometheus and promtool from Debian's packages when missing (the ops tests run both).
+prometheus-bin:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	  echo "installing prometheus"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus) >/dev/null; }
+	@promtool --version >/dev/null
+
+# Radicale (CalDAV) and aiosmtpd (SMTP sink) in a local virtualenv; kubernetes-validate and the
+# KEDA / Prometheus Operator models (their CRD schemas) for the manifest tests.
+VENV_PACKAGES := 'radicale>=3.2,<4' 'aiosmtpd>=1.4,<2' 'kubernetes-validate>=1.31,<2' \
+	'cloudcoil-models-keda==2.16.1.0' 'cloudcoil-models-prometheus-operator==0.80.1.0'
 venv: $(VENV)/.installed
-$(VENV)/.installed:
+$(VENV)/.installed: Makefile
 	$(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check 'radicale>=3.2,<4' 'aiosmtpd>=1.4,<2'
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(VENV_PACKAGES)
 	touch $@
 
 build:
@@ -48,6 +58,12 @@ test: deps lint
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc
+
+# The operations checks alone (alert-rule unit tests, manifests, promtool check metrics, the
+# dashboard and the real-Prometheus test); `make test` runs them with everything else.
+test-ops: deps
+	promtool test rules deploy/prometheus/tests/alerts_test.yaml
+	$(CARGO) test --test ops_promtool --test ops_manifests --test ops_health --test ops_prometheus
 
 lint: luacheck-bin
 	luacheck --quiet --no-color --config crates/mms-store/lua/.luacheckrc crates/mms-store/lua
@@ -74,3 +90,6 @@ fuzz:
 clean:
 	$(CARGO) clean
 	rm -rf var
+
+# `make run` serves /metrics on loopback only: the default (0.0.0.0:9464) is for containers.
+run: export MMS_METRICS_ADDR ?= 127.0.0.1:9464

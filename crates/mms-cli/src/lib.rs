@@ -73,7 +73,6 @@ pub fn mms_main() -> ExitCode {
         );
         return ExitCode::from(code);
     }
-    service::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,6 +85,7 @@ pub fn mms_main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let config = service::load_config(cli.config.as_deref())?;
+        service::init_tracing(&config.log);
         match cli.command {
             MmsCommand::Worker => {
                 service::run(

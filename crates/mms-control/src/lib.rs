@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod http_metrics;
 pub mod import;
 pub mod json;
 pub mod openapi;
@@ -35,7 +36,7 @@ use tower_http::trace::TraceLayer;
 
 use preview::Previewer;
 
-use routes::{admin, config, directory, events as event_routes, migrations};
+use routes::{admin, config, directory, events as event_routes, health, migrations};
 
 /// What every handler shares: the store, the process configuration and, when the process can
 /// read mailboxes, the what-if previewer.
@@ -101,12 +102,14 @@ pub enum StartupError {
     Store(#[from] StoreError),
 }
 
-/// Every route of the API, with the body limit (`api.body_limit_bytes`, 413 above it) and request
-/// tracing (method and path only: headers, and so tokens, are not recorded).
+/// Every route of the API, with the body limit (`api.body_limit_bytes`, 413 above it), request
+/// metrics ([`http_metrics`]) and request tracing (method and path only: headers, and so tokens,
+/// are not recorded).
 pub fn router(state: ApiState) -> Router {
     let limit = state.config.api.body_limit_bytes;
     Router::new()
-        .route("/healthz", get(admin::healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(admin::openapi_json))
         .route(
             "/v1/tenants",
@@ -166,6 +169,7 @@ pub fn router(state: ApiState) -> Router {
             get(migrations::get_one),
         )
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(http_metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

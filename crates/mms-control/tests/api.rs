@@ -373,6 +373,7 @@ async fn ten_thousand_users_import_in_one_call_and_bad_rows_reject_the_whole_fil
 /// Every route the router serves, as (method, OpenAPI path).
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
+    ("get", "/readyz"),
     ("get", "/openapi.json"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants"),

@@ -40,6 +40,39 @@ pub struct MmsConfig {
     /// status rows), so that Redis memory per user is bounded.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// What the process logs and how (`[log]`); `RUST_LOG` overrides the level.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// Logging: the level filter and the line format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// A `tracing` filter: `info`, or per module `info,mms_worker=debug`. `RUST_LOG`, when set,
+    /// wins over it.
+    pub level: String,
+    /// `text` (one readable line per event; coloured only on a terminal) or `json` (one JSON
+    /// object per line, for log collectors).
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// The line format of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -346,7 +379,9 @@ impl Default for MmsConfig {
             namespace: "mms".into(),
             service_address: "mms@localhost".into(),
             worker_name: None,
-            metrics_addr: "127.0.0.1:9464".into(),
+            // Reachable from outside a container, where Prometheus and KEDA scrape it; `make run`
+            // binds it to 127.0.0.1.
+            metrics_addr: "0.0.0.0:9464".into(),
             api_addr: "127.0.0.1:8080".into(),
             mailbox: MailboxConfig::Vdir {
                 root: "var/mailboxes".into(),
@@ -385,6 +420,7 @@ impl Default for MmsConfig {
                 body_limit_bytes: 16 * 1024 * 1024,
             },
             retention: RetentionConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -419,7 +455,8 @@ impl MmsConfig {
         if let Some(path) = file {
             fig = fig.merge(Toml::file_exact(path));
         }
-        fig.merge(Env::prefixed("MMS_").split("__"))
+        // `MMS_LOG` (a log filter, older than the `[log]` section) is not the `log` table.
+        fig.merge(Env::prefixed("MMS_").ignore(&["log"]).split("__"))
             .extract()
             .map_err(Box::new)
     }

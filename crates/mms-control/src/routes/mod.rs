@@ -4,6 +4,7 @@ pub mod admin;
 pub mod config;
 pub mod directory;
 pub mod events;
+pub mod health;
 pub mod migrations;
 
 use axum::http::{HeaderMap, HeaderValue};

@@ -316,8 +316,8 @@ async fn a_preview_is_validated_and_refused_like_a_start() {
             preview(json!({"Identity": ADA, "TargetMeetingType": "SfB"})).await,
         ),
         (
-            400,
-            "unknown_user",
+            404,
+            "user_not_found",
             preview(json!({"Identity": "nobody@alpha.com"})).await,
         ),
         // Ada has no calendar folder: the mailbox says so, permanently.

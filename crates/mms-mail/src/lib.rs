@@ -38,7 +38,7 @@ pub fn sender_from_config(cfg: &MailConfig) -> Result<Arc<dyn Sender>, MailConfi
             timeout_secs,
             ca_file,
         } => {
-            let tls = SmtpTls::parse(tls)?;
+            let tls = *tls;
             let credentials = match (username, password) {
                 (Some(u), Some(p)) => Some((u.clone(), p.clone())),
                 (None, None) => None,

@@ -27,30 +27,9 @@ use mms_core::{OutgoingMessage, SendError, Sender};
 use crate::tls::{certificate_problem, load_ca_file};
 use crate::MailConfigError;
 
-/// How the connection to the relay is protected (`mail.tls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// Plain text: only for a relay on the same host or a test sink.
-    None,
-    /// Plain connection upgraded with STARTTLS, which is required.
-    StartTls,
-    /// TLS from the first byte (SMTPS, usually port 465).
-    Tls,
-}
-
-impl SmtpTls {
-    /// Read `none`, `starttls` or `tls`.
-    pub fn parse(value: &str) -> Result<SmtpTls, MailConfigError> {
-        match value.to_ascii_lowercase().as_str() {
-            "none" => Ok(SmtpTls::None),
-            "starttls" => Ok(SmtpTls::StartTls),
-            "tls" => Ok(SmtpTls::Tls),
-            other => Err(MailConfigError::Invalid(format!(
-                "mail.tls is {other:?}: use \"none\", \"starttls\" or \"tls\""
-            ))),
-        }
-    }
-}
+/// How the connection to the relay is protected (`mail.tls`): defined with the configuration,
+/// which serde reads and checks at load time.
+pub use mms_core::config::SmtpTls;
 
 pub struct SmtpSender {
     transport: AsyncSmtpTransport<Tokio1Executor>,

@@ -335,7 +335,7 @@ impl Store {
         let event = HistoryEvent {
             at: now,
             correlation_id: correlation.to_string(),
-            event: "Merged".to_string(),
+            event: crate::history::HistoryEventKind::Merged,
             message,
         };
         let done: i64 = MERGE
@@ -394,7 +394,7 @@ impl Store {
         let event = HistoryEvent {
             at: now,
             correlation_id: correlation.clone(),
-            event: "Queued".to_string(),
+            event: crate::history::HistoryEventKind::Queued,
             message,
         };
         let mut conn = self.conn.clone();

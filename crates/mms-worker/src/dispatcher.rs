@@ -286,8 +286,8 @@ impl WorkerHandle {
     }
 }
 
-/// Start a worker in this process.
-pub async fn run_worker(services: Services) -> anyhow::Result<WorkerHandle> {
+/// Start a worker in this process; fails only when ractor cannot spawn the dispatcher.
+pub async fn run_worker(services: Services) -> Result<WorkerHandle, ractor::SpawnErr> {
     let idle = Duration::from_millis(services.config.queue.block_ms.max(10));
     let (dispatcher, actor) = Actor::spawn(None, Dispatcher, services).await?;
     let (stop, mut stopped) = watch::channel(false);

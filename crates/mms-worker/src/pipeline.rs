@@ -157,8 +157,9 @@ pub async fn migrate_mailbox(
         .store
         .journal(&request.tenant, &request.correlation_id)
         .await?;
-    let page_size = services.config.concurrency.search_page_size.max(1);
-    let parallel = services.config.concurrency.meetings_per_user.max(1);
+    // Both at least 1: `MmsConfig::validate` refuses 0 at load.
+    let page_size = services.config.concurrency.search_page_size;
+    let parallel = services.config.concurrency.meetings_per_user;
     let mut cursor = None;
     loop {
         attempt.check_lease()?;

@@ -44,9 +44,15 @@ build:
 	$(CARGO) build --bins
 
 # The main job on embedded defaults: Redis (started here if none answers on 6379), a vdir mailbox
-# and a Maildir outbox under ./var, a demo tenant, the worker and the API in one process.
+# and a Maildir outbox under ./var, a demo tenant, the worker and the API in one process. It prints
+# each demo user's progress, then what was migrated, where to look, the API's URL and token, and
+# the ./target/release/mmsctl commands to try next. The operator token is kept in
+# var/operator-token (made once, random) so that those commands keep working across runs.
 run: deps redis-up
-	$(CARGO) run --release --bin mms -- all --demo $(if $(CONFIG),--config $(CONFIG),)
+	$(CARGO) build --release --bins
+	@mkdir -p var
+	@test -s var/operator-token || (head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > var/operator-token)
+	MMS_API__OPERATOR_TOKEN="$$(cat var/operator-token)" ./target/release/mms all --demo $(if $(CONFIG),--config $(CONFIG),)
 
 # The local Redis the embedded defaults point at (127.0.0.1:6379), started if nothing answers there.
 redis-up: redis-bin

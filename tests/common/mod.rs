@@ -62,7 +62,7 @@ impl Stack {
         cfg.mail = MailConfig::Smtp {
             host: "127.0.0.1".into(),
             port: self.smtp.port,
-            tls: "none".into(),
+            tls: mms_core::config::SmtpTls::None,
             username: None,
             password: None,
             timeout_secs: 10,

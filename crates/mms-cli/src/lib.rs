@@ -4,6 +4,7 @@
 //! commands (`ics rewrite`, `status`, `loadgen`); `mmsctl` is the admin CLI over the HTTP API,
 //! one subcommand per vendor cmdlet (see [`ctl`]).
 
+pub mod config;
 pub mod ctl;
 pub mod demo;
 pub mod ics;
@@ -135,5 +136,5 @@ pub fn mms_main() -> ExitCode {
 }
 
 pub fn mmsctl_main() -> ExitCode {
-    ctl::run(ctl::MmsCtl::parse())
+    ctl::main()
 }

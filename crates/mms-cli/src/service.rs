@@ -51,8 +51,9 @@ pub fn init_tracing(log: &LogConfig) {
     };
 }
 
-pub fn load_config(file: Option<&Path>) -> anyhow::Result<MmsConfig> {
-    MmsConfig::load(file).map_err(|e| anyhow::anyhow!("configuration: {e}"))
+/// The configuration, read and validated once (see [`crate::config`]).
+pub fn load_config(file: Option<&Path>) -> Result<MmsConfig, crate::config::ConfigError> {
+    crate::config::load(file)
 }
 
 /// The name this process uses in the consumer group and on leases: configured (Kubernetes sets
@@ -125,11 +126,13 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
         store.clone(),
         mms_worker::queue_metrics::SAMPLE_EVERY,
     );
-    if roles.demo {
+    let demo = if roles.demo {
         crate::demo::seed(&config, &store)
             .await
-            .context("seeding the demo tenant")?;
-    }
+            .context("seeding the demo tenant")?
+    } else {
+        None
+    };
     // A worker cannot run without its connectors; the API alone can, minus the what-if preview.
     let built = if roles.worker {
         Some(services(config.clone(), store.clone()).await?)
@@ -163,15 +166,19 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
     } else {
         None
     };
+    // `make run`'s story: each demo user's progress, then the summary and what to try next.
+    if let Some(seed) = demo {
+        let (config, store) = (config.clone(), store.clone());
+        tokio::spawn(async move { crate::demo::narrate(&config, &store, &seed).await });
+    }
     // The API ends only on an error (its address taken, say): then the process stops too, with
     // that error, instead of running on without its control plane.
     let api_failed = async {
         match api {
             Some(task) => match task.await {
                 Ok(Ok(())) => anyhow::anyhow!("the API stopped"),
-                Ok(Err(e)) => {
-                    anyhow::anyhow!("the API failed: {e} (check api_addr or MMS_API_ADDR)")
-                }
+                // The error says what to fix (only a bind failure names api_addr).
+                Ok(Err(e)) => anyhow::anyhow!("the API failed: {e}"),
                 Err(e) => anyhow::anyhow!("the API task failed: {e}"),
             },
             None => std::future::pending().await,

@@ -174,19 +174,34 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// Why [`serve`] stopped; each says what to fix, and only a bind failure points at `api_addr`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("cannot listen on {addr} ({source}): set api_addr (MMS_API_ADDR) to a free host:port")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the API server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
 /// Install the operator token and serve the API on `addr` until the process stops. A generated
 /// operator token is printed once on stderr (never through the log).
-pub async fn serve(state: ApiState, addr: SocketAddr) -> std::io::Result<()> {
-    if let Some(token) = state
-        .install_operator_token()
-        .await
-        .map_err(std::io::Error::other)?
-    {
+pub async fn serve(state: ApiState, addr: SocketAddr) -> Result<(), ServeError> {
+    if let Some(token) = state.install_operator_token().await? {
         eprintln!(
             "mms: no api.operator_token configured; generated operator token (shown once): {token}"
         );
     }
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
     tracing::info!(%addr, "control API listening");
-    axum::serve(listener, router(state)).await
+    axum::serve(listener, router(state))
+        .await
+        .map_err(ServeError::Serve)
 }

@@ -49,7 +49,7 @@ impl Fixture {
                 root: outbox_path,
                 updates: Default::default(),
             })
-                .expect("maildir outbox");
+            .expect("maildir outbox");
             let services = Services {
                 store: state.store.clone(),
                 mailbox,
@@ -319,8 +319,8 @@ async fn a_preview_is_validated_and_refused_like_a_start() {
             preview(json!({"Identity": ADA, "TargetMeetingType": "SfB"})).await,
         ),
         (
-            400,
-            "unknown_user",
+            404,
+            "user_not_found",
             preview(json!({"Identity": "nobody@alpha.com"})).await,
         ),
         // Ada has no calendar folder: the mailbox says so, permanently.

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod coordinates;
 pub mod directory;
+pub mod history;
 pub mod mailbox;
 pub mod meeting_service;
 pub mod model;
@@ -20,6 +21,7 @@ pub use directory::{
     AudioConferencing, AudioProvider, Bridge, MailboxLocation, TeamsUpgradeMode, TenantSettings,
     UserHome, UserProfile,
 };
+pub use history::HistoryEventKind;
 pub use mailbox::{Mailbox, MailboxError, MailboxItem, SearchPage};
 pub use meeting_service::{MeetingService, MeetingServiceError, MintRequest};
 pub use model::{

@@ -11,6 +11,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+pub use mms_core::history::HistoryEventKind;
 use redis::{AsyncCommands, Script, ScriptInvocation};
 use serde::{Deserialize, Serialize};
 
@@ -51,8 +52,8 @@ impl LuaCall for Append<'_> {
 pub struct HistoryEvent {
     pub at: DateTime<Utc>,
     pub correlation_id: String,
-    /// Triggered, Queued, Merged, Held, Started, Retry, Succeeded, Failed, NotTriggered...
-    pub event: String,
+    /// Which step this is (one vocabulary for every writer).
+    pub event: HistoryEventKind,
     pub message: String,
 }
 
@@ -60,13 +61,13 @@ impl HistoryEvent {
     /// An event happening now.
     pub fn now(
         correlation_id: impl Into<String>,
-        event: impl Into<String>,
+        event: HistoryEventKind,
         message: impl Into<String>,
     ) -> Self {
         HistoryEvent {
             at: Utc::now(),
             correlation_id: correlation_id.into(),
-            event: event.into(),
+            event,
             message: message.into(),
         }
     }
@@ -109,7 +110,7 @@ impl Store {
                 serde_json::from_str(&text).unwrap_or_else(|e| HistoryEvent {
                     at: DateTime::<Utc>::UNIX_EPOCH,
                     correlation_id: String::new(),
-                    event: "Corrupt".to_string(),
+                    event: HistoryEventKind::Corrupt,
                     message: format!("undecodable record in {key} ({e}): {text}"),
                 })
             })

@@ -303,7 +303,11 @@ async fn history_appends_in_order_and_shows_corrupt_records() {
         .append_history(
             "acme",
             "eve@acme.test",
-            &HistoryEvent::now("c1", "Started", "lease token 1"),
+            &HistoryEvent::now(
+                "c1",
+                mms_store::history::HistoryEventKind::Started,
+                "lease token 1",
+            ),
         )
         .await
         .unwrap();
@@ -315,7 +319,11 @@ async fn history_appends_in_order_and_shows_corrupt_records() {
         .append_history(
             "acme",
             "eve@acme.test",
-            &HistoryEvent::now("c1", "Succeeded", "3 meetings"),
+            &HistoryEvent::now(
+                "c1",
+                mms_store::history::HistoryEventKind::Succeeded,
+                "3 meetings",
+            ),
         )
         .await
         .unwrap();
@@ -324,7 +332,7 @@ async fn history_appends_in_order_and_shows_corrupt_records() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.event)
+        .map(|e| e.event.to_string())
         .collect();
     assert_eq!(events, vec!["Started", "Corrupt", "Succeeded"]);
 }

@@ -170,7 +170,11 @@ async fn history_journal_and_ledger_follow_the_configured_retention() {
             .append_history(
                 "acme",
                 user,
-                &HistoryEvent::now("c1", "Started", format!("{i}")),
+                &HistoryEvent::now(
+                    "c1",
+                    mms_core::history::HistoryEventKind::Started,
+                    format!("{i}"),
+                ),
             )
             .await
             .unwrap();

@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use chrono::Utc;
 use futures::FutureExt;
 use mms_core::{MigrationState, MigrationStatus};
+use mms_store::history::HistoryEventKind;
 use mms_store::queue::Delivery;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::Instrument;
@@ -176,7 +177,13 @@ async fn run_under_lease(
                 status.modified_date = Utc::now();
                 return match store.write_status(lease, &status).await {
                     Ok(()) => {
-                        history(services, req, "Failed", &status.last_message).await;
+                        history(
+                            services,
+                            req,
+                            HistoryEventKind::Failed,
+                            &status.last_message,
+                        )
+                        .await;
                         AttemptOutcome::Final(MigrationState::Failed)
                     }
                     Err(mms_store::StoreError::LeaseLost { .. }) => AttemptOutcome::LeaseLost,
@@ -184,7 +191,13 @@ async fn run_under_lease(
                 };
             }
         }
-        history(services, req, "Resumed", &format!("Resumed after {reason}")).await;
+        history(
+            services,
+            req,
+            HistoryEventKind::Resumed,
+            &format!("Resumed after {reason}"),
+        )
+        .await;
     }
     let attempt = Attempt {
         services,
@@ -205,7 +218,13 @@ async fn run_under_lease(
         );
         status.modified_date = Utc::now();
         store.write_status(lease, &status).await?;
-        history(services, req, "Started", &status.last_message).await;
+        history(
+            services,
+            req,
+            HistoryEventKind::Started,
+            &status.last_message,
+        )
+        .await;
         pipeline::migrate_mailbox(&attempt, &organizer, bridge.as_ref(), &mut status).await
     };
     // A panic on some meeting's data is a failed attempt like any other: caught here, it goes
@@ -264,9 +283,9 @@ async fn run_under_lease(
         Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
     }
     let event = match status.state {
-        MigrationState::Succeeded => "Succeeded",
-        MigrationState::Failed => "Failed",
-        _ => "RetryScheduled",
+        MigrationState::Succeeded => HistoryEventKind::Succeeded,
+        MigrationState::Failed => HistoryEventKind::Failed,
+        _ => HistoryEventKind::RetryScheduled,
     };
     history(services, req, event, &status.last_message).await;
     outcome
@@ -276,13 +295,13 @@ async fn run_under_lease(
 pub async fn history(
     services: &Services,
     req: &mms_core::MigrationRequest,
-    event: &str,
+    event: HistoryEventKind,
     message: &str,
 ) {
     let ev = mms_store::history::HistoryEvent {
         at: Utc::now(),
         correlation_id: req.correlation_id.clone(),
-        event: event.to_string(),
+        event,
         message: message.to_string(),
     };
     if let Err(e) = services

@@ -157,8 +157,9 @@ pub async fn migrate_mailbox(
         .store
         .journal(&request.tenant, &request.correlation_id)
         .await?;
-    let page_size = services.config.concurrency.search_page_size.max(1);
-    let parallel = services.config.concurrency.meetings_per_user.max(1);
+    // Both at least 1: `MmsConfig::validate` refuses 0 at load.
+    let page_size = services.config.concurrency.search_page_size;
+    let parallel = services.config.concurrency.meetings_per_user;
     let mut cursor = None;
     loop {
         attempt.check_lease()?;
@@ -467,7 +468,10 @@ async fn send_update(
         progress.reason = if not_notified.is_empty() {
             "no attendees to notify".into()
         } else {
-            format!("no attendees to notify; not notified: {}", not_notified.join("; "))
+            format!(
+                "no attendees to notify; not notified: {}",
+                not_notified.join("; ")
+            )
         };
         return attempt.record(key, progress).await;
     }
@@ -481,12 +485,7 @@ async fn send_update(
         {
             continue;
         }
-        match services
-            .sender
-            .send(message)
-            .instrument(timer.span())
-            .await
-        {
+        match services.sender.send(message).instrument(timer.span()).await {
             Ok(report) => {
                 if let Some(transient) = report.refused.iter().find(|r| !r.permanent) {
                     timer.finish("error");
@@ -495,7 +494,9 @@ async fn send_update(
                         transient.recipient, transient.reply
                     )));
                 }
-                progress.recipients = progress.recipients.saturating_sub(report.refused.len() as u32);
+                progress.recipients = progress
+                    .recipients
+                    .saturating_sub(report.refused.len() as u32);
                 refusals.extend(
                     report
                         .refused

@@ -146,7 +146,7 @@ impl Previewer for MailboxPreviewer {
             None => None,
         };
         let now = Utc::now();
-        let page_size = services.config.concurrency.search_page_size.max(1);
+        let page_size = services.config.concurrency.search_page_size;
         let mut found = Preview::default();
         let mut cursor = None;
         loop {

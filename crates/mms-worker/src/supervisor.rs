@@ -59,8 +59,8 @@ impl Actor for TenantSupervisor {
         myself: ActorRef<Self::Msg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        let idle =
-            Duration::from_secs(args.services.config.concurrency.supervisor_idle_secs.max(1));
+        // At least 1 s: `MmsConfig::validate` refuses 0 at load.
+        let idle = Duration::from_secs(args.services.config.concurrency.supervisor_idle_secs);
         myself.send_interval(idle / 2, || SupervisorMsg::IdleCheck);
         Ok(SupervisorState {
             retry: RetryPolicy::from_config(&args.services.config.retry),
@@ -107,14 +107,8 @@ impl Actor for TenantSupervisor {
                 }
             }
             SupervisorMsg::IdleCheck => {
-                let idle_for = Duration::from_secs(
-                    state
-                        .services
-                        .config
-                        .concurrency
-                        .supervisor_idle_secs
-                        .max(1),
-                );
+                let idle_for =
+                    Duration::from_secs(state.services.config.concurrency.supervisor_idle_secs);
                 if state.running.is_empty()
                     && state.waiting.is_empty()
                     && state.idle_since.elapsed() >= idle_for
@@ -201,7 +195,13 @@ async fn hold(state: &SupervisorState, delivery: &Delivery) {
             status.last_message = reason.clone();
             status.modified_date = Utc::now();
             let _ = store.put_status_unfenced(&status).await;
-            migration::history(&state.services, req, "Held", &reason).await;
+            migration::history(
+                &state.services,
+                req,
+                mms_store::history::HistoryEventKind::Held,
+                &reason,
+            )
+            .await;
         }
     }
     metrics::counter!(crate::telemetry::MIGRATIONS_TOTAL, "outcome" => "held").increment(1);
@@ -298,5 +298,11 @@ async fn child_died(state: &SupervisorState, delivery: &Delivery, reason: &str) 
         }
     }
     status.modified_date = Utc::now();
-    migration::history(&state.services, req, "ActorFailed", reason).await;
+    migration::history(
+        &state.services,
+        req,
+        mms_store::history::HistoryEventKind::ActorFailed,
+        reason,
+    )
+    .await;
 }

@@ -16,11 +16,12 @@ redis-bin:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null; }
 	@redis-server --version >/dev/null
 
-# Radicale (CalDAV) and aiosmtpd (SMTP sink) in a local virtualenv.
-venv: $(VENV)/.installed
-$(VENV)/.installed:
+# Radicale and Xandikos (two real CalDAV servers) and aiosmtpd (SMTP sink) in a local
+# virtualenv. The stamp names the package set, so an older venv gets the newly added ones.
+venv: $(VENV)/.installed-with-xandikos
+$(VENV)/.installed-with-xandikos:
 	$(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check 'radicale>=3.2,<4' 'aiosmtpd>=1.4,<2'
+	$(VENV)/bin/pip install -q --disable-pip-version-check 'radicale>=3.2,<4' 'aiosmtpd>=1.4,<2' 'xandikos>=0.4.10,<0.5'
 	touch $@
 
 build:

@@ -231,7 +231,7 @@ pub fn write_mailbox(
 
 /// Seed the demo tenant (idempotent) and queue a migration for each demo user.
 pub async fn seed(config: &MmsConfig, store: &Store) -> anyhow::Result<()> {
-    let MailboxConfig::Vdir { root } = &config.mailbox else {
+    let MailboxConfig::Vdir { root, .. } = &config.mailbox else {
         tracing::warn!("--demo needs the embedded vdir mailbox; skipping the demo seed");
         return Ok(());
     };

@@ -37,7 +37,12 @@ pub struct MmsConfig {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MailboxConfig {
     /// One folder per user, one `.ics` per event (the embedded store).
-    Vdir { root: PathBuf },
+    Vdir {
+        root: PathBuf,
+        /// Limits and scheduling (`mailbox.max_resource_bytes`, ...), at this same level.
+        #[serde(flatten)]
+        options: MailboxOptions,
+    },
     /// A CalDAV server; `calendar_url` may hold `{user}` (the UPN).
     Caldav {
         calendar_url: String,
@@ -49,7 +54,79 @@ pub enum MailboxConfig {
         /// roots: for a server whose certificate a private (organisation) CA signed.
         #[serde(default)]
         ca_file: Option<PathBuf>,
+        /// Limits, quick retries and scheduling (`mailbox.max_resource_bytes`, ...), at this
+        /// same level.
+        #[serde(flatten)]
+        options: MailboxOptions,
     },
+}
+
+/// Keys of the `[mailbox]` section shared by both connectors; each has a default, so a file
+/// names only what it changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailboxOptions {
+    /// Largest calendar resource read, bytes; a larger one is reported as unreadable (too large)
+    /// for its meeting, and its body is never read past this many bytes.
+    #[serde(default = "default_max_resource_bytes")]
+    pub max_resource_bytes: u64,
+    /// Most bytes of calendar text one search page holds (a page is also cut at
+    /// `concurrency.search_page_size` items). Must be at least `max_resource_bytes`.
+    #[serde(default = "default_max_page_bytes")]
+    pub max_page_bytes: u64,
+    /// CalDAV: quick retries of one request answered 423 / 429 / 502 / 503 / 504, reset or timed
+    /// out, before the error surfaces as unavailable (and the slow `retry` schedule takes over).
+    #[serde(default = "default_request_retries")]
+    pub request_retries: u32,
+    /// CalDAV: first quick-retry delay, milliseconds; doubled per retry, jittered, capped at
+    /// 5 s (a server's `Retry-After` is honoured up to the same cap).
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+    /// Who mails the attendees' update when a meeting is saved (RFC 6638 implicit scheduling).
+    #[serde(default)]
+    pub scheduling: SchedulingMode,
+}
+
+impl Default for MailboxOptions {
+    fn default() -> Self {
+        MailboxOptions {
+            max_resource_bytes: default_max_resource_bytes(),
+            max_page_bytes: default_max_page_bytes(),
+            request_retries: default_request_retries(),
+            retry_base_ms: default_retry_base_ms(),
+            scheduling: SchedulingMode::default(),
+        }
+    }
+}
+
+fn default_max_resource_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+
+fn default_max_page_bytes() -> u64 {
+    32 * 1024 * 1024
+}
+
+fn default_request_retries() -> u32 {
+    4
+}
+
+fn default_retry_base_ms() -> u64 {
+    200
+}
+
+/// `mailbox.scheduling`: who sends the update of a saved meeting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulingMode {
+    /// Ask the server: one that advertises `calendar-auto-schedule` (RFC 6638) in the DAV header
+    /// of OPTIONS sends its own iTIP, so MMS does not mail; any other server, MMS mails.
+    #[default]
+    Auto,
+    /// The server sends the updates; MMS never mails them.
+    Server,
+    /// MMS always mails the updates (a server that advertises scheduling but does not deliver
+    /// outside its own users, e.g. Xandikos without `--imip-send`).
+    Mms,
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -145,13 +222,18 @@ fn redact(secret: &Option<String>) -> Option<&'static str> {
 impl std::fmt::Debug for MailboxConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MailboxConfig::Vdir { root } => f.debug_struct("Vdir").field("root", root).finish(),
+            MailboxConfig::Vdir { root, options } => f
+                .debug_struct("Vdir")
+                .field("root", root)
+                .field("options", options)
+                .finish(),
             MailboxConfig::Caldav {
                 calendar_url,
                 username,
                 password,
                 timeout_secs,
                 ca_file,
+                options,
             } => f
                 .debug_struct("Caldav")
                 .field("calendar_url", calendar_url)
@@ -159,7 +241,17 @@ impl std::fmt::Debug for MailboxConfig {
                 .field("password", &redact(password))
                 .field("timeout_secs", timeout_secs)
                 .field("ca_file", ca_file)
+                .field("options", options)
                 .finish(),
+        }
+    }
+}
+
+impl MailboxConfig {
+    /// The keys both connectors share.
+    pub fn options(&self) -> &MailboxOptions {
+        match self {
+            MailboxConfig::Vdir { options, .. } | MailboxConfig::Caldav { options, .. } => options,
         }
     }
 }
@@ -210,6 +302,7 @@ impl Default for MmsConfig {
             api_addr: "127.0.0.1:8080".into(),
             mailbox: MailboxConfig::Vdir {
                 root: "var/mailboxes".into(),
+                options: MailboxOptions::default(),
             },
             mail: MailConfig::Maildir {
                 root: "var/outbox".into(),
@@ -322,6 +415,36 @@ mod tests {
         assert!(matches!(cfg.mail, MailConfig::Smtp { ca_file: None, .. }));
     }
 
+    /// The shared `[mailbox]` keys sit beside `kind`; absent ones take their defaults.
+    #[test]
+    fn mailbox_limits_retries_and_scheduling_are_read_beside_the_kind() {
+        let dir = tempfile_dir("mailbox-options");
+        let file = dir.join("mms.toml");
+        std::fs::write(
+            &file,
+            "[mailbox]\nkind = \"caldav\"\ncalendar_url = \"https://x/{user}/\"\ntimeout_secs = 5\n\
+             max_resource_bytes = 1000\nrequest_retries = 2\nscheduling = \"mms\"\n",
+        )
+        .unwrap();
+        let cfg = MmsConfig::load(Some(&file)).unwrap();
+        let options = cfg.mailbox.options();
+        assert_eq!(options.max_resource_bytes, 1000);
+        assert_eq!(options.request_retries, 2);
+        assert_eq!(options.scheduling, SchedulingMode::Mms);
+        assert_eq!(options.max_page_bytes, 32 * 1024 * 1024);
+        assert_eq!(options.retry_base_ms, 200);
+
+        let vdir = dir.join("vdir.toml");
+        std::fs::write(&vdir, "[mailbox]\nkind = \"vdir\"\nroot = \"/srv/mail\"\n").unwrap();
+        let cfg = MmsConfig::load(Some(&vdir)).unwrap();
+        assert_eq!(cfg.mailbox.options(), &MailboxOptions::default());
+
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[mailbox]\nkind = \"vdir\"\nroot = \"/m\"\nscheduling = \"maybe\"\n").unwrap();
+        let err = MmsConfig::load(Some(&bad)).unwrap_err().to_string();
+        assert!(err.contains("maybe"), "{err}");
+    }
+
     fn tempfile_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("mms-config-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -338,6 +461,7 @@ mod tests {
             password: Some("dav-password".into()),
             timeout_secs: 5,
             ca_file: None,
+            options: MailboxOptions::default(),
         };
         cfg.mail = MailConfig::Smtp {
             host: "smtp".into(),

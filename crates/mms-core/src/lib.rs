@@ -20,7 +20,7 @@ pub use directory::{
     AudioConferencing, AudioProvider, Bridge, MailboxLocation, TeamsUpgradeMode, TenantSettings,
     UserHome, UserProfile,
 };
-pub use mailbox::{Mailbox, MailboxError, MailboxItem, SearchPage};
+pub use mailbox::{ItemProblem, Mailbox, MailboxError, MailboxItem, SearchPage, UnreadableItem};
 pub use meeting_service::{MeetingService, MeetingServiceError, MintRequest};
 pub use model::{
     MeetingOutcome, MeetingOutcomeKind, MigrationRequest, MigrationState, MigrationStatus,

@@ -209,6 +209,7 @@ async fn the_configuration_picks_the_vdir_store() {
     let mailbox = mailbox_from_config(
         &MailboxConfig::Vdir {
             root: root.path().to_path_buf(),
+            options: Default::default(),
         },
         4,
     )

@@ -74,6 +74,7 @@ pub async fn search_all(
 }
 
 /// The UIDs of `items`, sorted.
+#[allow(dead_code)]
 pub fn uids(items: &[MailboxItem]) -> Vec<String> {
     let mut uids: Vec<String> = items
         .iter()

@@ -30,9 +30,9 @@ prometheus-bin:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus) >/dev/null; }
 	@promtool --version >/dev/null
 
-# Radicale (CalDAV) and aiosmtpd (SMTP sink) in a local virtualenv; kubernetes-validate and the
+# Radicale and Xandikos (two real CalDAV servers), aiosmtpd (SMTP sink) in a local virtualenv; kubernetes-validate and the
 # KEDA / Prometheus Operator models (their CRD schemas) for the manifest tests.
-VENV_PACKAGES := 'radicale>=3.2,<4' 'aiosmtpd>=1.4,<2' 'kubernetes-validate>=1.31,<2' \
+VENV_PACKAGES := 'radicale>=3.2,<4' 'aiosmtpd>=1.4,<2' 'xandikos>=0.4.10,<0.5' 'kubernetes-validate>=1.31,<2' \
 	'cloudcoil-models-keda==2.16.1.0' 'cloudcoil-models-prometheus-operator==0.80.1.0'
 venv: $(VENV)/.installed
 $(VENV)/.installed: Makefile

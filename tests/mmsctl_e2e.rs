@@ -158,6 +158,7 @@ fn config(redis: &RedisServer, smtp: &SmtpSink, mailboxes: &Path) -> MmsConfig {
         api_addr: format!("127.0.0.1:{}", mms_testkit::free_port()),
         mailbox: MailboxConfig::Vdir {
             root: mailboxes.to_path_buf(),
+            options: Default::default(),
         },
         mail: MailConfig::Smtp {
             host: "127.0.0.1".into(),

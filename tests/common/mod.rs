@@ -58,6 +58,7 @@ impl Stack {
             password: None,
             timeout_secs: 10,
             ca_file: None,
+            options: Default::default(),
         };
         cfg.mail = MailConfig::Smtp {
             host: "127.0.0.1".into(),

@@ -288,4 +288,36 @@ mod tests {
             Ok(())
         });
     }
+
+    /// The shared `[mailbox]` keys sit beside `kind`; absent ones take their defaults.
+    #[test]
+    fn mailbox_limits_retries_and_scheduling_are_read_beside_the_kind() {
+        use mms_core::config::{MailboxOptions, SchedulingMode};
+        jail(|jail| {
+            jail.create_file(
+                "mms.toml",
+                "[mailbox]\nkind = \"caldav\"\ncalendar_url = \"https://x/{user}/\"\ntimeout_secs = 5\n\
+                 max_resource_bytes = 1000\nrequest_retries = 2\nscheduling = \"mms\"\n",
+            )?;
+            let cfg = load(Some(Path::new("mms.toml"))).unwrap();
+            let options = cfg.mailbox.options();
+            assert_eq!(options.max_resource_bytes, 1000);
+            assert_eq!(options.request_retries, 2);
+            assert_eq!(options.scheduling, SchedulingMode::Mms);
+            assert_eq!(options.max_page_bytes, 32 * 1024 * 1024);
+            jail.create_file(
+                "vdir.toml",
+                "[mailbox]\nkind = \"vdir\"\nroot = \"/srv/mail\"\n",
+            )?;
+            let cfg = load(Some(Path::new("vdir.toml"))).unwrap();
+            assert_eq!(cfg.mailbox.options(), &MailboxOptions::default());
+            jail.create_file(
+                "bad.toml",
+                "[mailbox]\nkind = \"vdir\"\nroot = \"/m\"\nscheduling = \"maybe\"\n",
+            )?;
+            let err = load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+            assert!(err.contains("maybe"), "{err}");
+            Ok(())
+        });
+    }
 }

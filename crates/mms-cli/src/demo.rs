@@ -242,7 +242,7 @@ pub struct DemoSeed {
 /// Seed the demo tenant (idempotent) and queue a migration for each demo user; `None` when the
 /// mailbox is not the embedded vdir store (the demo writes its mailboxes there).
 pub async fn seed(config: &MmsConfig, store: &Store) -> anyhow::Result<Option<DemoSeed>> {
-    let MailboxConfig::Vdir { root } = &config.mailbox else {
+    let MailboxConfig::Vdir { root, .. } = &config.mailbox else {
         tracing::warn!("--demo needs the embedded vdir mailbox; skipping the demo seed");
         return Ok(None);
     };

@@ -88,7 +88,12 @@ pub enum LogFormat {
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum MailboxConfig {
     /// One folder per user, one `.ics` per event (the embedded store).
-    Vdir { root: PathBuf },
+    Vdir {
+        root: PathBuf,
+        /// Limits and scheduling (`mailbox.max_resource_bytes`, ...), at this same level.
+        #[serde(flatten)]
+        options: MailboxOptions,
+    },
     /// A CalDAV server; `calendar_url` may hold `{user}` (the UPN).
     Caldav {
         calendar_url: String,
@@ -100,7 +105,79 @@ pub enum MailboxConfig {
         /// roots: for a server whose certificate a private (organisation) CA signed.
         #[serde(default)]
         ca_file: Option<PathBuf>,
+        /// Limits, quick retries and scheduling (`mailbox.max_resource_bytes`, ...), at this
+        /// same level.
+        #[serde(flatten)]
+        options: MailboxOptions,
     },
+}
+
+/// Keys of the `[mailbox]` section shared by both connectors; each has a default, so a file
+/// names only what it changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailboxOptions {
+    /// Largest calendar resource read, bytes; a larger one is reported as unreadable (too large)
+    /// for its meeting, and its body is never read past this many bytes.
+    #[serde(default = "default_max_resource_bytes")]
+    pub max_resource_bytes: u64,
+    /// Most bytes of calendar text one search page holds (a page is also cut at
+    /// `concurrency.search_page_size` items). Must be at least `max_resource_bytes`.
+    #[serde(default = "default_max_page_bytes")]
+    pub max_page_bytes: u64,
+    /// CalDAV: quick retries of one request answered 423 / 429 / 502 / 503 / 504, reset or timed
+    /// out, before the error surfaces as unavailable (and the slow `retry` schedule takes over).
+    #[serde(default = "default_request_retries")]
+    pub request_retries: u32,
+    /// CalDAV: first quick-retry delay, milliseconds; doubled per retry, jittered, capped at
+    /// 5 s (a server's `Retry-After` is honoured up to the same cap).
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+    /// Who mails the attendees' update when a meeting is saved (RFC 6638 implicit scheduling).
+    #[serde(default)]
+    pub scheduling: SchedulingMode,
+}
+
+impl Default for MailboxOptions {
+    fn default() -> Self {
+        MailboxOptions {
+            max_resource_bytes: default_max_resource_bytes(),
+            max_page_bytes: default_max_page_bytes(),
+            request_retries: default_request_retries(),
+            retry_base_ms: default_retry_base_ms(),
+            scheduling: SchedulingMode::default(),
+        }
+    }
+}
+
+fn default_max_resource_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+
+fn default_max_page_bytes() -> u64 {
+    32 * 1024 * 1024
+}
+
+fn default_request_retries() -> u32 {
+    4
+}
+
+fn default_retry_base_ms() -> u64 {
+    200
+}
+
+/// `mailbox.scheduling`: who sends the update of a saved meeting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulingMode {
+    /// Ask the server: one that advertises `calendar-auto-schedule` (RFC 6638) in the DAV header
+    /// of OPTIONS sends its own iTIP, so MMS does not mail; any other server, MMS mails.
+    #[default]
+    Auto,
+    /// The server sends the updates; MMS never mails them.
+    Server,
+    /// MMS always mails the updates (a server that advertises scheduling but does not deliver
+    /// outside its own users, e.g. Xandikos without `--imip-send`).
+    Mms,
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -329,6 +406,7 @@ impl MailboxConfig {
     pub fn embedded() -> Self {
         MailboxConfig::Vdir {
             root: "var/mailboxes".into(),
+            options: MailboxOptions::default(),
         }
     }
 }
@@ -393,13 +471,18 @@ fn redact(secret: &Option<String>) -> Option<&'static str> {
 impl std::fmt::Debug for MailboxConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MailboxConfig::Vdir { root } => f.debug_struct("Vdir").field("root", root).finish(),
+            MailboxConfig::Vdir { root, options } => f
+                .debug_struct("Vdir")
+                .field("root", root)
+                .field("options", options)
+                .finish(),
             MailboxConfig::Caldav {
                 calendar_url,
                 username,
                 password,
                 timeout_secs,
                 ca_file,
+                options,
             } => f
                 .debug_struct("Caldav")
                 .field("calendar_url", calendar_url)
@@ -407,7 +490,17 @@ impl std::fmt::Debug for MailboxConfig {
                 .field("password", &redact(password))
                 .field("timeout_secs", timeout_secs)
                 .field("ca_file", ca_file)
+                .field("options", options)
                 .finish(),
+        }
+    }
+}
+
+impl MailboxConfig {
+    /// The keys both connectors share.
+    pub fn options(&self) -> &MailboxOptions {
+        match self {
+            MailboxConfig::Vdir { options, .. } | MailboxConfig::Caldav { options, .. } => options,
         }
     }
 }
@@ -609,7 +702,7 @@ impl MmsConfig {
         }
 
         match &self.mailbox {
-            MailboxConfig::Vdir { root } => {
+            MailboxConfig::Vdir { root, .. } => {
                 if root.as_os_str().is_empty() {
                     problem(
                         "mailbox.root",
@@ -940,6 +1033,7 @@ mod tests {
                     password: None,
                     timeout_secs: 5,
                     ca_file: None,
+                    options: MailboxOptions::default(),
                 }
             }),
             vec!["mailbox.calendar_url"]
@@ -976,6 +1070,7 @@ mod tests {
             password: Some("dav-password".into()),
             timeout_secs: 5,
             ca_file: None,
+            options: MailboxOptions::default(),
         };
         cfg.mail = MailConfig::Smtp {
             host: "smtp".into(),

@@ -22,7 +22,7 @@ pub use directory::{
     UserHome, UserProfile,
 };
 pub use history::HistoryEventKind;
-pub use mailbox::{Mailbox, MailboxError, MailboxItem, SearchPage};
+pub use mailbox::{ItemProblem, Mailbox, MailboxError, MailboxItem, SearchPage, UnreadableItem};
 pub use meeting_service::{MeetingService, MeetingServiceError, MintRequest};
 pub use model::{
     MeetingOutcome, MeetingOutcomeKind, MigrationRequest, MigrationState, MigrationStatus,

@@ -253,7 +253,10 @@ fn three_hundred_attendees_are_migrated_and_all_get_the_update() {
     assert_eq!(selection.attendees, 300);
     let rewritten = rewrite(&ics, &teams_coords(), now()).unwrap();
     let plan = build_updates(&rewritten.ics, &update_context(ORGANIZER)).unwrap();
-    assert_eq!(plan.recipient_count(), 300);
+    // Lee Gu declined: no update for them by default (mail.notify_declined = false).
+    assert_eq!(plan.recipient_count(), 299);
+    assert_eq!(plan.not_notified.len(), 1);
+    assert_eq!(plan.not_notified[0].attendee, "LeeG@contoso.com");
     assert_eq!(plan.batches.len(), 3, "batches of mail.max_recipients_per_message = 100");
 }
 

@@ -49,7 +49,7 @@ impl Fixture {
                 root: outbox_path,
                 updates: Default::default(),
             })
-                .expect("maildir outbox");
+            .expect("maildir outbox");
             let services = Services {
                 store: state.store.clone(),
                 mailbox,

@@ -257,7 +257,11 @@ fn three_hundred_attendees_are_migrated_and_all_get_the_update() {
     assert_eq!(plan.recipient_count(), 299);
     assert_eq!(plan.not_notified.len(), 1);
     assert_eq!(plan.not_notified[0].attendee, "LeeG@contoso.com");
-    assert_eq!(plan.batches.len(), 3, "batches of mail.max_recipients_per_message = 100");
+    assert_eq!(
+        plan.batches.len(),
+        3,
+        "batches of mail.max_recipients_per_message = 100"
+    );
 }
 
 #[test]

@@ -348,7 +348,9 @@ impl SmtpSender {
             // Not UTF-8, so not writable through `command`: lettre's own path (two writes).
             Err(_) => connection.message_iter(message.pieces().into_iter()).await,
         };
-        reply.map(drop).map_err(|e| Failure::Reply("the message data", e))
+        reply
+            .map(drop)
+            .map_err(|e| Failure::Reply("the message data", e))
     }
 }
 
@@ -405,8 +407,8 @@ fn parse_address(role: &str, address: &str) -> Result<Address, String> {
 #[async_trait]
 impl Sender for SmtpSender {
     async fn send(&self, message: &OutgoingMessage) -> Result<SendReport, SendError> {
-        let from =
-            parse_address("envelope sender", &message.envelope_from).map_err(SendError::Permanent)?;
+        let from = parse_address("envelope sender", &message.envelope_from)
+            .map_err(SendError::Permanent)?;
         if message.recipients.is_empty() {
             return Err(SendError::Permanent(format!(
                 "message {} has no recipients",
@@ -466,9 +468,7 @@ impl SmtpSender {
             )),
             Failure::Connect(e) => {
                 let reason = certificate_problem(&e).unwrap_or_else(|| full_chain(&e));
-                SendError::Transient(format!(
-                    "relay {relay} did not take message {id}: {reason}"
-                ))
+                SendError::Transient(format!("relay {relay} did not take message {id}: {reason}"))
             }
             Failure::Reply(step, e) if e.is_permanent() => SendError::Permanent(format!(
                 "relay {relay} refused message {id} at {step}: {}",

@@ -467,7 +467,10 @@ async fn send_update(
         progress.reason = if not_notified.is_empty() {
             "no attendees to notify".into()
         } else {
-            format!("no attendees to notify; not notified: {}", not_notified.join("; "))
+            format!(
+                "no attendees to notify; not notified: {}",
+                not_notified.join("; ")
+            )
         };
         return attempt.record(key, progress).await;
     }
@@ -481,12 +484,7 @@ async fn send_update(
         {
             continue;
         }
-        match services
-            .sender
-            .send(message)
-            .instrument(timer.span())
-            .await
-        {
+        match services.sender.send(message).instrument(timer.span()).await {
             Ok(report) => {
                 if let Some(transient) = report.refused.iter().find(|r| !r.permanent) {
                     timer.finish("error");
@@ -495,7 +493,9 @@ async fn send_update(
                         transient.recipient, transient.reply
                     )));
                 }
-                progress.recipients = progress.recipients.saturating_sub(report.refused.len() as u32);
+                progress.recipients = progress
+                    .recipients
+                    .saturating_sub(report.refused.len() as u32);
                 refusals.extend(
                     report
                         .refused

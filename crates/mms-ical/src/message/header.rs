@@ -122,7 +122,11 @@ pub fn phrase(name: &str) -> Vec<String> {
     if short && words.iter().all(|w| w.bytes().all(is_atext)) && !name.contains("=?") {
         return words.into_iter().map(str::to_string).collect();
     }
-    if short && words.iter().all(|w| w.bytes().all(|b| b.is_ascii_graphic())) {
+    if short
+        && words
+            .iter()
+            .all(|w| w.bytes().all(|b| b.is_ascii_graphic()))
+    {
         let last = words.len() - 1;
         return words
             .iter()

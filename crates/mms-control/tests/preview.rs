@@ -42,9 +42,14 @@ impl Fixture {
         );
         let api = Api::start_with(1 << 20, move |state| {
             let config = Arc::new(MmsConfig::default());
-            let mailbox =
-                mms_mailbox::mailbox_from_config(&MailboxConfig::Vdir { root: mailbox_path, options: Default::default() }, 4)
-                    .expect("vdir mailbox");
+            let mailbox = mms_mailbox::mailbox_from_config(
+                &MailboxConfig::Vdir {
+                    root: mailbox_path,
+                    options: Default::default(),
+                },
+                4,
+            )
+            .expect("vdir mailbox");
             let sender = mms_mail::sender_from_config(&MailConfig::Maildir { root: outbox_path })
                 .expect("maildir outbox");
             let services = Services {

@@ -440,7 +440,11 @@ mod tests {
         assert_eq!(cfg.mailbox.options(), &MailboxOptions::default());
 
         let bad = dir.join("bad.toml");
-        std::fs::write(&bad, "[mailbox]\nkind = \"vdir\"\nroot = \"/m\"\nscheduling = \"maybe\"\n").unwrap();
+        std::fs::write(
+            &bad,
+            "[mailbox]\nkind = \"vdir\"\nroot = \"/m\"\nscheduling = \"maybe\"\n",
+        )
+        .unwrap();
         let err = MmsConfig::load(Some(&bad)).unwrap_err().to_string();
         assert!(err.contains("maybe"), "{err}");
     }

@@ -404,7 +404,9 @@ impl CalDavMailbox {
         );
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|e| MailboxError::Protocol(format!("HTTP method {method}: {e}")))?;
-        let reply = self.exchange(method.clone(), url, headers, Some(body), cap).await?;
+        let reply = self
+            .exchange(method.clone(), url, headers, Some(body), cap)
+            .await?;
         if reply.status != StatusCode::MULTI_STATUS {
             return Err(status_error(
                 &reply,

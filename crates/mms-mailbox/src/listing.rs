@@ -84,11 +84,23 @@ mod tests {
     #[test]
     fn pages_follow_the_cursor_even_when_it_was_deleted() {
         let all = names(&["a", "b", "d", "e"]);
-        assert_eq!(page_after(&all, |n| n.as_str(), None, 2), (&all[0..2], true));
-        assert_eq!(page_after(&all, |n| n.as_str(), Some("b"), 2), (&all[2..4], false));
+        assert_eq!(
+            page_after(&all, |n| n.as_str(), None, 2),
+            (&all[0..2], true)
+        );
+        assert_eq!(
+            page_after(&all, |n| n.as_str(), Some("b"), 2),
+            (&all[2..4], false)
+        );
         // "c" was the last name served, then deleted: the page still starts after it.
-        assert_eq!(page_after(&all, |n| n.as_str(), Some("c"), 1), (&all[2..3], true));
-        assert_eq!(page_after(&all, |n| n.as_str(), Some("e"), 5), (&all[4..4], false));
+        assert_eq!(
+            page_after(&all, |n| n.as_str(), Some("c"), 1),
+            (&all[2..3], true)
+        );
+        assert_eq!(
+            page_after(&all, |n| n.as_str(), Some("e"), 5),
+            (&all[4..4], false)
+        );
         assert_eq!(
             page_after(&all, |n| n.as_str(), None, 0).0.len(),
             1,

@@ -59,7 +59,9 @@ pub(crate) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Durat
         return Some(Duration::from_secs(seconds));
     }
     // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") is an RFC 2822 date.
-    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -95,7 +97,10 @@ mod tests {
             let full = (Duration::from_millis(200) * (1 << (retry - 1))).min(MAX_DELAY);
             for _ in 0..50 {
                 let d = policy.delay(retry, None);
-                assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?} vs {full:?}");
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "retry {retry}: {d:?} vs {full:?}"
+                );
             }
         }
         assert_eq!(

@@ -175,7 +175,12 @@ enum ReadOutcome {
 }
 
 /// Read one event, never more than `limit` bytes of it.
-fn read_item(dir: &Path, name: &str, limit: u64, stats: &ReadStats) -> Result<ReadOutcome, MailboxError> {
+fn read_item(
+    dir: &Path,
+    name: &str,
+    limit: u64,
+    stats: &ReadStats,
+) -> Result<ReadOutcome, MailboxError> {
     let path = dir.join(name);
     let unreadable = |etag, problem| {
         Ok(ReadOutcome::Unreadable(UnreadableItem {
@@ -286,7 +291,13 @@ impl Mailbox for VdirMailbox {
             Ok((items, unreadable, None))
         })
         .await?;
-        let next = cut.or_else(|| if more { names_last(&names, cursor.as_deref(), page_size) } else { None });
+        let next = cut.or_else(|| {
+            if more {
+                names_last(&names, cursor.as_deref(), page_size)
+            } else {
+                None
+            }
+        });
         if next.is_some() {
             self.listings.insert(user.to_string(), names);
         } else {

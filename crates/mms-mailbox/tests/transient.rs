@@ -65,17 +65,25 @@ async fn a_transient_answer_for_k_requests_is_ridden_out_in_place(kind: CaldavKi
     for (round, fault) in faults().into_iter().enumerate() {
         let refused = proxy.refused_count();
         proxy.fail_next(3, fault.clone());
-        let item = mailbox.get(ORGANIZER, "future.ics").await.unwrap_or_else(|e| {
-            panic!("GET after 3 × {fault:?}: {e}");
-        });
+        let item = mailbox
+            .get(ORGANIZER, "future.ics")
+            .await
+            .unwrap_or_else(|e| {
+                panic!("GET after 3 × {fault:?}: {e}");
+            });
         assert_eq!(proxy.refused_count() - refused, 3, "{fault:?}");
 
         proxy.fail_next(3, fault.clone());
-        let page = mailbox.search(ORGANIZER, Utc::now(), None, 10).await.unwrap();
+        let page = mailbox
+            .search(ORGANIZER, Utc::now(), None, 10)
+            .await
+            .unwrap();
         assert_eq!(page.items.len(), 2, "{fault:?}");
 
         proxy.fail_next(3, fault.clone());
-        let rewritten = item.ics.replacen("SUMMARY:", &format!("SUMMARY:moved {round} "), 1);
+        let rewritten = item
+            .ics
+            .replacen("SUMMARY:", &format!("SUMMARY:moved {round} "), 1);
         let etag = mailbox
             .put(ORGANIZER, "future.ics", &rewritten, &item.etag)
             .await
@@ -105,7 +113,11 @@ async fn a_lasting_fault_is_unavailable_after_the_bounded_retries_and_412_is_not
         proxy.fail_always(Some(fault.clone()));
         let before = proxy.request_count();
         let err = mailbox.get(ORGANIZER, "future.ics").await.unwrap_err();
-        assert_eq!(proxy.request_count() - before, 5, "{fault:?}: 1 try + 4 retries");
+        assert_eq!(
+            proxy.request_count() - before,
+            5,
+            "{fault:?}: 1 try + 4 retries"
+        );
         assert!(
             matches!(&err, MailboxError::Unavailable(m) if m.contains(named) && m.contains("after 5 tries")),
             "{fault:?}: {err:?}"
@@ -120,7 +132,10 @@ async fn a_lasting_fault_is_unavailable_after_the_bounded_retries_and_412_is_not
         .put(ORGANIZER, "future.ics", &item.ics, "\"stale\"")
         .await
         .unwrap_err();
-    assert!(matches!(err, MailboxError::PreconditionFailed(_)), "{err:?}");
+    assert!(
+        matches!(err, MailboxError::PreconditionFailed(_)),
+        "{err:?}"
+    );
     // The PUT, then the check that the calendar exists (a missing one also answers 412 on some
     // servers): no retry of the PUT.
     assert_eq!(proxy.request_count() - before, 2);
@@ -135,8 +150,16 @@ async fn concurrent_puts_on_xandikos_all_land() {
     let mut etags = Vec::new();
     for i in 0..20 {
         let name = format!("c{i}.ics");
-        let ics = event(&format!("c{i}"), Utc::now() + chrono::Duration::days(3), None);
-        etags.push((name.clone(), server.put_event(ORGANIZER, &name, &ics).await, ics));
+        let ics = event(
+            &format!("c{i}"),
+            Utc::now() + chrono::Duration::days(3),
+            None,
+        );
+        etags.push((
+            name.clone(),
+            server.put_event(ORGANIZER, &name, &ics).await,
+            ics,
+        ));
     }
     let mailbox = CalDavMailbox::new(
         &server.calendar_url_template(),
@@ -169,7 +192,9 @@ async fn concurrent_puts_on_xandikos_all_land() {
 }
 
 /// Runs futures concurrently on this task (no extra dependency for the test).
-async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = handles.iter().map(|_| None).collect();
     let mut pending: Vec<_> = handles.into_iter().enumerate().collect();
@@ -182,7 +207,12 @@ async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Ite
             std::task::Poll::Pending => true,
         });
         if pending.is_empty() {
-            std::task::Poll::Ready(outputs.drain(..).map(|o| o.expect("polled to the end")).collect())
+            std::task::Poll::Ready(
+                outputs
+                    .drain(..)
+                    .map(|o| o.expect("polled to the end"))
+                    .collect(),
+            )
         } else {
             std::task::Poll::Pending
         }
@@ -229,7 +259,11 @@ async fn the_per_server_cap_holds_across_users() {
         "{} requests in flight at once, over the cap of {CAP}",
         proxy.max_in_flight()
     );
-    assert_eq!(proxy.max_in_flight(), CAP as u64, "the cap was never reached");
+    assert_eq!(
+        proxy.max_in_flight(),
+        CAP as u64,
+        "the cap was never reached"
+    );
 }
 
 /// RFC 6638: `auto` asks the server once per origin; neither Radicale nor a proxy-free Radicale
@@ -245,7 +279,10 @@ async fn servers_that_schedule_themselves_are_detected_and_overrides_win() {
     proxy.add_dav_capability(Some("calendar-auto-schedule"));
     let rewritten = connector(&through(&proxy));
     assert!(rewritten.server_sends_updates(ORGANIZER).await.unwrap());
-    assert!(rewritten.server_sends_updates("bob@example.com").await.unwrap());
+    assert!(rewritten
+        .server_sends_updates("bob@example.com")
+        .await
+        .unwrap());
     assert_eq!(proxy.request_count(), 1, "one OPTIONS per server origin");
 
     let xandikos = CaldavServer::start(CaldavKind::Xandikos).await;

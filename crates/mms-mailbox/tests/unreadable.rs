@@ -56,9 +56,7 @@ on_both_servers! {
     a_binary_and_an_oversized_resource_are_reported_and_the_others_returned,
 }
 
-async fn a_binary_and_an_oversized_resource_are_reported_and_the_others_returned(
-    kind: CaldavKind,
-) {
+async fn a_binary_and_an_oversized_resource_are_reported_and_the_others_returned(kind: CaldavKind) {
     let server = CaldavServer::start(kind).await;
     server.create_calendar(ORGANIZER).await;
     for (name, ics) in good_meetings() {
@@ -128,13 +126,25 @@ async fn a_binary_and_an_oversized_resource_are_reported_and_the_others_returned
 
     let err = mailbox.get(ORGANIZER, "big.ics").await.unwrap_err();
     assert!(
-        matches!(&err, MailboxError::Unreadable { problem: ItemProblem::TooLarge { .. }, .. }),
+        matches!(
+            &err,
+            MailboxError::Unreadable {
+                problem: ItemProblem::TooLarge { .. },
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.concerns_one_item() && !err.is_permanent());
     let err = mailbox.get(ORGANIZER, "corrupt.ics").await.unwrap_err();
     assert!(
-        matches!(&err, MailboxError::Unreadable { problem: ItemProblem::NotUtf8 { .. }, .. }),
+        matches!(
+            &err,
+            MailboxError::Unreadable {
+                problem: ItemProblem::NotUtf8 { .. },
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(mailbox.largest_body_buffered() <= PAGE_CAP);
@@ -168,12 +178,18 @@ async fn vdir_reports_a_binary_and_a_50_mb_file_and_returns_the_others() {
             .map(|u| (u.href.as_str(), &u.problem))
             .collect();
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(matches!(problems[0], ("binary.ics", ItemProblem::NotUtf8 { .. })));
+        assert!(matches!(
+            problems[0],
+            ("binary.ics", ItemProblem::NotUtf8 { .. })
+        ));
         assert!(
             matches!(problems[1], ("huge.ics", ItemProblem::TooLarge { bytes, limit: l }) if *bytes > 50_000_000 && *l == limit),
             "{problems:?}"
         );
-        assert!(unreadable[0].etag.is_some(), "a binary file's version is known");
+        assert!(
+            unreadable[0].etag.is_some(),
+            "a binary file's version is known"
+        );
     }
     assert!(
         mailbox.largest_body_buffered() < 64 * 1024,
@@ -192,18 +208,27 @@ async fn vdir_pages_are_bounded_in_bytes() {
     let dir = root.path().join(ORGANIZER);
     std::fs::create_dir_all(&dir).unwrap();
     for i in 1..=5 {
-        std::fs::write(dir.join(format!("e{i}.ics")), big_event(&format!("e{i}"), 400_000)).unwrap();
+        std::fs::write(
+            dir.join(format!("e{i}.ics")),
+            big_event(&format!("e{i}"), 400_000),
+        )
+        .unwrap();
     }
     let options = MailboxOptions {
         max_resource_bytes: 512 * 1024,
         max_page_bytes: PAGE_CAP,
         ..Default::default()
     };
-    let mailbox = VdirMailbox::new(root.path()).with_options(&options).unwrap();
+    let mailbox = VdirMailbox::new(root.path())
+        .with_options(&options)
+        .unwrap();
     let mut cursor = None;
     let mut seen = Vec::new();
     loop {
-        let page = mailbox.search(ORGANIZER, Utc::now(), cursor, 100).await.unwrap();
+        let page = mailbox
+            .search(ORGANIZER, Utc::now(), cursor, 100)
+            .await
+            .unwrap();
         let bytes: usize = page.items.iter().map(|i| i.ics.len()).sum();
         assert!(bytes as u64 <= PAGE_CAP, "a page of {bytes} bytes");
         assert!(!page.items.is_empty(), "a page made no progress");
@@ -224,7 +249,11 @@ async fn caldav_pages_are_bounded_in_bytes() {
     server.create_calendar(ORGANIZER).await;
     for i in 1..=4 {
         server
-            .put_event(ORGANIZER, &format!("e{i}.ics"), &big_event(&format!("e{i}"), 200_000))
+            .put_event(
+                ORGANIZER,
+                &format!("e{i}.ics"),
+                &big_event(&format!("e{i}"), 200_000),
+            )
             .await;
     }
     let options = MailboxOptions {
@@ -247,7 +276,10 @@ async fn caldav_pages_are_bounded_in_bytes() {
     let mut cursor = None;
     let mut seen = Vec::new();
     loop {
-        let page = mailbox.search(ORGANIZER, Utc::now(), cursor, 100).await.unwrap();
+        let page = mailbox
+            .search(ORGANIZER, Utc::now(), cursor, 100)
+            .await
+            .unwrap();
         let bytes: usize = page.items.iter().map(|i| i.ics.len()).sum();
         assert!(bytes as u64 <= 512 * 1024, "a page of {bytes} bytes");
         assert!(!page.items.is_empty(), "a page made no progress");

@@ -143,7 +143,10 @@ async fn a_file_that_is_not_utf8_is_reported_and_the_others_returned() {
         b"SUMMARY:caf\xe9\r\n",
     )
     .unwrap();
-    let page = mailbox.search(ORGANIZER, Utc::now(), None, 10).await.unwrap();
+    let page = mailbox
+        .search(ORGANIZER, Utc::now(), None, 10)
+        .await
+        .unwrap();
     assert_eq!(
         uids(&page.items),
         ["ended-series", "future", "past", "weekly"]

@@ -363,12 +363,26 @@ mod tests {
     fn cluster_nodes_read_as_a_list_or_comma_separated() {
         let dir = tempfile_dir("cluster-nodes");
         let list = dir.join("list.toml");
-        std::fs::write(&list, "redis_cluster_nodes = [\"redis://a:7000\", \"redis://b:7001\"]\n").unwrap();
+        std::fs::write(
+            &list,
+            "redis_cluster_nodes = [\"redis://a:7000\", \"redis://b:7001\"]\n",
+        )
+        .unwrap();
         let text = dir.join("text.toml");
-        std::fs::write(&text, "redis_cluster_nodes = \"redis://a:7000, redis://b:7001,\"\n").unwrap();
+        std::fs::write(
+            &text,
+            "redis_cluster_nodes = \"redis://a:7000, redis://b:7001,\"\n",
+        )
+        .unwrap();
         let expected = vec!["redis://a:7000".to_string(), "redis://b:7001".to_string()];
-        assert_eq!(MmsConfig::load(Some(&list)).unwrap().redis_cluster_nodes, expected);
-        assert_eq!(MmsConfig::load(Some(&text)).unwrap().redis_cluster_nodes, expected);
+        assert_eq!(
+            MmsConfig::load(Some(&list)).unwrap().redis_cluster_nodes,
+            expected
+        );
+        assert_eq!(
+            MmsConfig::load(Some(&text)).unwrap().redis_cluster_nodes,
+            expected
+        );
         assert!(MmsConfig::default().redis_cluster_nodes.is_empty());
     }
 

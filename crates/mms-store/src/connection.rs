@@ -68,8 +68,8 @@ pub(crate) enum RedisClient {
     /// Two clients because a cluster client's response timeout is set on the client: the
     /// blocking one allows for the block.
     Cluster {
-        shared: ClusterClient,
-        blocking: ClusterClient,
+        shared: Box<ClusterClient>,
+        blocking: Box<ClusterClient>,
     },
 }
 
@@ -94,8 +94,8 @@ impl RedisClient {
         Ok(match target {
             RedisTarget::Single(url) => RedisClient::Single(redis::Client::open(url.as_str())?),
             RedisTarget::Cluster(nodes) => RedisClient::Cluster {
-                shared: cluster_client(nodes, RESPONSE_TIMEOUT)?,
-                blocking: cluster_client(nodes, MAX_BLOCK + RESPONSE_TIMEOUT)?,
+                shared: Box::new(cluster_client(nodes, RESPONSE_TIMEOUT)?),
+                blocking: Box::new(cluster_client(nodes, MAX_BLOCK + RESPONSE_TIMEOUT)?),
             },
         })
     }

@@ -195,7 +195,8 @@ impl Store {
         invoke(&call, &mut self.conn.clone())
             .await?
             .or_lease_lost(lease)?;
-        self.after_row_written(status).await
+        self.after_row_written(status).await;
+        Ok(())
     }
 
     /// Store a status row without a lease, for the queue side: Pending rows, holds by a disabled
@@ -220,7 +221,8 @@ impl Store {
                 correlation: status.correlation_id.clone(),
             });
         }
-        self.after_row_written(status).await
+        self.after_row_written(status).await;
+        Ok(())
     }
 
     /// The journal's retention for a row in `state`: none (0) while the migration runs.
@@ -232,13 +234,16 @@ impl Store {
         }
     }
 
-    /// Once a row is final, keep the user's rows within `retention.status_rows_per_user`.
-    async fn after_row_written(&self, status: &MigrationStatus) -> Result<(), StoreError> {
+    /// Once a row is final, keep the user's rows within `retention.status_rows_per_user`. The row
+    /// is written already, so a failed trim does not fail the write (the caller would redo a
+    /// finished migration): it is logged, and the user's next final row trims again.
+    async fn after_row_written(&self, status: &MigrationStatus) {
         if status.state.is_final() {
-            self.trim_status_rows(&status.tenant, &status.user_principal_name)
-                .await?;
+            let (tenant, user) = (&status.tenant, &status.user_principal_name);
+            if let Err(error) = self.trim_status_rows(tenant, user).await {
+                tracing::warn!(%error, tenant, user, "trimming old status rows failed; the next final row retries");
+            }
         }
-        Ok(())
     }
 
     /// One migration's status row.

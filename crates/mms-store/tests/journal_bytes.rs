@@ -154,7 +154,7 @@ async fn measure(n: usize) -> (Figures, Figures) {
 fn report(n: usize, old: &Figures, new: &Figures) {
     let per = |f: &Figures| f.bytes as f64 / n as f64;
     println!(
-        "{n} meetings, pages of {PAGE}: old {:.0} B/meeting ({} commands processed), new {:.0} B/meeting ({} commands processed) -> old/new = {:.1}x",
+        "{n} meetings, pages of {PAGE}: old {:.0} B/meeting ({} commands processed, Lua-internal included), new {:.0} B/meeting ({} commands processed, Lua-internal included; 2 round trips per page) -> old/new = {:.1}x",
         per(old),
         old.commands,
         per(new),

@@ -216,3 +216,40 @@ async fn history_journal_and_ledger_follow_the_configured_retention() {
         assert!(ttl > DAY_MS && ttl <= 2 * DAY_MS, "{key}: {ttl}");
     }
 }
+
+/// A trim that fails (here: a damaged older row Redis cannot read as a string) does not fail the
+/// write that triggered it: the new final row is stored, the damaged one left for an admin, and
+/// an explicit trim reports the error.
+#[tokio::test]
+async fn a_failed_trim_does_not_fail_the_row_write() {
+    let (_server, store) = fresh(false).await;
+    let store = store.with_retention(retention(1)).unwrap();
+    let user = "cy@acme.test";
+    let base = Utc::now() - Duration::days(2);
+    let mut old = MigrationStatus::pending(&manual("acme", user), "id", base);
+    old.state = MigrationState::Failed;
+    store.put_status_unfenced(&old).await.unwrap();
+    let damaged = store.keys().status("acme", &old.correlation_id);
+    let mut conn = store.connection();
+    conn.del::<_, ()>(&damaged).await.unwrap();
+    conn.hset::<_, _, _, ()>(&damaged, "not", "a row")
+        .await
+        .unwrap();
+
+    let mut new = MigrationStatus::pending(&manual("acme", user), "id", base + Duration::days(1));
+    new.state = MigrationState::Succeeded;
+    store.put_status_unfenced(&new).await.unwrap();
+    assert_eq!(
+        store
+            .status("acme", &new.correlation_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        MigrationState::Succeeded
+    );
+    assert!(matches!(
+        store.trim_status_rows("acme", user).await,
+        Err(StoreError::Redis(_))
+    ));
+}

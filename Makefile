@@ -69,7 +69,7 @@ test: deps lint
 # dashboard and the real-Prometheus test); `make test` runs them with everything else.
 test-ops: deps
 	promtool test rules deploy/prometheus/tests/alerts_test.yaml
-	$(CARGO) test --test ops_promtool --test ops_manifests --test ops_health --test ops_prometheus
+	$(CARGO) test --test ops_promtool --test ops_manifests --test ops_health --test ops_prometheus --test ops_compose_seed
 
 lint: luacheck-bin
 	luacheck --quiet --no-color --config crates/mms-store/lua/.luacheckrc crates/mms-store/lua

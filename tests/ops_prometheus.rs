@@ -73,6 +73,21 @@ async fn prometheus_scrapes_api_and_two_workers_and_the_dashboard_and_alerts_fit
     ])
     .await;
 
+    // Every target scraped once before the migrations start, so that rates see them happen.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = prometheus.query("sum(up)").await;
+        if up.first().is_some_and(|s| sample_value(s) == 3.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "targets never up: {up:?}\n{}",
+            prometheus.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Migrations started as an admin would, through the API (its request metrics count them).
     let http = reqwest::Client::new();
     for (tenant, users) in &users_of {
@@ -201,13 +216,17 @@ async fn prometheus_scrapes_api_and_two_workers_and_the_dashboard_and_alerts_fit
     );
 
     // Every dashboard query returns series (Grafana's $__rate_interval as one minute).
+    // (A series born during the run needs two scrapes before a rate over it exists.)
+    let deadline = Instant::now() + Duration::from_secs(30);
     for query in &queries {
         let promql = query.replace("$__rate_interval", "1m");
-        let result = prometheus.query(&promql).await;
-        assert!(
-            !result.is_empty(),
-            "dashboard query `{promql}` returns nothing"
-        );
+        while prometheus.query(&promql).await.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "dashboard query `{promql}` returns nothing"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
     let workers = prometheus
         .query("count(mms_build_info{role=~\"worker|all\"})")

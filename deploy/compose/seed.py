@@ -7,6 +7,7 @@ Standard library only (it runs in a stock python image). Idempotent: run it agai
 nothing but new migrations. Settings from the environment: MMS_API (http://api:8080),
 MMS_TOKEN (the operator token), RADICALE (http://radicale:5232).
 """
+import base64
 import datetime
 import json
 import os
@@ -92,14 +93,17 @@ def invitation(uid, organizer, attendee, start, summary, block):
 
 def main():
     wait_for(f"{API}/readyz", "the MMS API")
-    status, _ = api("POST", "/v1/tenants", {"tenant": TENANT}, ok=(201, 409))
+    status, _ = api("POST", "/v1/tenants", {"Tenant": TENANT}, ok=(201, 409))
     print(f"tenant {TENANT}: {'created' if status == 201 else 'exists'}")
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     for n, upn in enumerate(USERS):
         api("PUT", f"/v1/tenants/{TENANT}/users/{upn}", {"SipAddress": upn})
+        # Radicale (no authentication) takes the Basic user name as who is asking; a user may
+        # create their own principal and calendar. 405: it exists already.
+        dav = {"Authorization": "Basic " + base64.b64encode(f"{upn}:demo".encode()).decode()}
+        request("MKCOL", f"{RADICALE}/{upn}/", headers=dav, ok=(201, 405))
         calendar = f"{RADICALE}/{upn}/calendar/"
-        # 201 created, 405 when it exists already.
-        request("MKCALENDAR", calendar, ok=(201, 405, 409))
+        request("MKCALENDAR", calendar, headers=dav, ok=(201, 405))
         other = USERS[(n + 1) % len(USERS)]
         meetings = [
             ("teams-1", "Quarterly review", TEAMS_BLOCK, 2),
@@ -110,7 +114,7 @@ def main():
         for key, summary, block, days in meetings:
             uid = f"demo-{key}-{upn}"
             ics = invitation(uid, upn, other, now + datetime.timedelta(days=days), summary, block)
-            request("PUT", f"{calendar}{key}.ics", ics, {"Content-Type": "text/calendar"})
+            request("PUT", f"{calendar}{key}.ics", ics, {**dav, "Content-Type": "text/calendar"})
         _, started = api("POST", f"/v1/tenants/{TENANT}/migrations",
                          {"Identity": upn, "TargetMeetingType": "Teams"})
         print(f"{upn}: 4 meetings on Radicale, migration started: {started}")

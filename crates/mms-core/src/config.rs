@@ -610,7 +610,8 @@ mod tests {
 
     #[test]
     fn each_range_rejects_zero_naming_its_key() {
-        let cases: Vec<(&str, Box<dyn FnOnce(&mut MmsConfig)>)> = vec![
+        type Edit = Box<dyn FnOnce(&mut MmsConfig)>;
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "queue.batch",
                 Box::new(|c: &mut MmsConfig| c.queue.batch = 0),

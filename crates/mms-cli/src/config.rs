@@ -79,7 +79,9 @@ fn figment(file: Option<&Path>) -> Figment {
     fig.merge(env)
 }
 
+// figment's `Jail` fixes its closures' return type to `figment::Result`, whose error is large.
 #[cfg(test)]
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;

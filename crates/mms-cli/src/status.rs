@@ -42,7 +42,7 @@ pub async fn run(config: MmsConfig, args: StatusArgs) -> anyhow::Result<()> {
                 .await?
         }
     };
-    rows.sort_by(|a, b| b.create_date.cmp(&a.create_date));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.create_date));
     let output = if args.json {
         Output::Json
     } else {

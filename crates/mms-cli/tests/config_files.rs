@@ -2,6 +2,9 @@
 //! an operator copies, and any other `.toml` under `deploy/`. A key renamed in code, or a value
 //! a new rule refuses, fails here instead of at someone's first start.
 
+// figment's `Jail` fixes its closures' return type to `figment::Result`, whose error is large.
+#![allow(clippy::result_large_err)]
+
 use std::path::{Path, PathBuf};
 
 use mms_core::config::{MailConfig, MailboxConfig, SmtpTls};

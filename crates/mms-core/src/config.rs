@@ -256,9 +256,10 @@ impl MailConfig {
     }
 }
 
-/// How the connection to the SMTP relay is protected (`mail.tls`), read by serde at load time.
+/// How the connection to the SMTP relay is protected (`mail.tls`), read by serde at load time
+/// (through [`FromStr`], so that a wrong mode is an error naming `mail.tls` and the three modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum SmtpTls {
     /// Plain text: only for a relay on the same host or a test sink.
     None,
@@ -291,6 +292,14 @@ impl fmt::Display for SmtpTls {
 #[error("mail.tls is {given:?}: use \"none\", \"starttls\" or \"tls\"")]
 pub struct UnknownSmtpTls {
     pub given: String,
+}
+
+impl TryFrom<String> for SmtpTls {
+    type Error = UnknownSmtpTls;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
 }
 
 impl FromStr for SmtpTls {
@@ -914,7 +923,8 @@ mod tests {
 
     #[test]
     fn each_range_rejects_zero_naming_its_key() {
-        let cases: Vec<(&str, Box<dyn FnOnce(&mut MmsConfig)>)> = vec![
+        type Edit = Box<dyn FnOnce(&mut MmsConfig)>;
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "queue.batch",
                 Box::new(|c: &mut MmsConfig| c.queue.batch = 0),

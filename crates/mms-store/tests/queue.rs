@@ -68,7 +68,7 @@ async fn enqueue_read_ack_round_trip() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.event)
+        .map(|e| e.event.to_string())
         .collect();
     assert_eq!(events, vec!["Queued"]);
 }
@@ -114,7 +114,7 @@ async fn second_trigger_merges_into_the_queued_request() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.event)
+        .map(|e| e.event.to_string())
         .collect();
     assert_eq!(events, vec!["Queued", "Merged"]);
 }

@@ -180,7 +180,7 @@ pub async fn run(base: MmsConfig, args: LoadgenArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for &size in &args.sizes {
         let users = args.users.min(args.meetings_budget / size.max(1)).max(1);
-        let result = run_vdir(&exe, &base, &args, &redis, size.max(1), users, &progress).await?;
+        let result = run_vdir(&exe, &args, &redis, size.max(1), users, &progress).await?;
         progress.done(&summary_line(&result));
         results.push(result);
     }
@@ -559,7 +559,6 @@ fn user_seconds(rows: &[MigrationStatus]) -> Percentiles {
 
 async fn run_vdir(
     exe: &Path,
-    base: &MmsConfig,
     args: &LoadgenArgs,
     redis: &RedisServer,
     size: usize,
@@ -642,7 +641,6 @@ async fn run_vdir(
         .await?
         .send_packed_command(&redis::cmd("FLUSHALL"))
         .await?;
-    let _ = base; // the workers read their configuration from their environment
     Ok(SizeResult {
         backend: "vdir",
         meetings_per_user: size,

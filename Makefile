@@ -79,10 +79,20 @@ lint: luacheck-bin
 fmt:
 	$(CARGO) fmt --all
 
-# Benchmarks: criterion for the rewrite engine, the load generator for the cluster.
-bench: deps redis-up
+# Benchmarks (never timed tests): criterion for the rewrite engine, then the load generator
+# (`mms loadgen`, crates/mms-cli/src/loadgen.rs). It starts its own redis-server, SMTP sink and
+# Radicale, migrates seeded mailboxes of BENCH_SIZES meetings with BENCH_WORKERS separate
+# `mms worker` processes, measures each backend's own rate for the same work in the same run,
+# and writes target/bench/results.json and target/bench/chart.svg.
+BENCH_SIZES ?= 100,1000,10000,50000
+BENCH_USERS ?= 4
+BENCH_WORKERS ?= 2
+BENCH_CALDAV_EVENTS ?= 300
+bench: deps
 	$(CARGO) bench -p mms-ical
-	$(CARGO) run --release --bin mms -- loadgen --out bench-results.json
+	$(CARGO) build --release --bin mms
+	./target/release/mms loadgen --sizes $(BENCH_SIZES) --users $(BENCH_USERS) \
+	  --workers $(BENCH_WORKERS) --caldav-events $(BENCH_CALDAV_EVENTS) --out-dir target/bench
 
 # Fuzz the parser and rewriter for FUZZ_SECS seconds with the proptest-driven byte fuzzer
 # (crates/mms-ical/tests/fuzz_bytes.rs: random bytes and mutations of the fixtures and the corpus

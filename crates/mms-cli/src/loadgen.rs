@@ -1,137 +1,420 @@
-//! The load generator (D8): builds large mailboxes in the embedded vdir store, migrates them with
-//! in-process workers against the configured Redis, and writes the figures to a results file.
+//! The load generator and benchmark (issue 11 point 7, D8, P6): `mms loadgen`, run by `make bench`.
 //!
-//! It runs the same workload once per entry of `--workers` (e.g. `1,2`) in one invocation, so the
-//! report can state a ratio measured on one machine in one run (this machine is shared and noisy:
-//! absolute figures vary, ratios much less).
+//! For each mailbox size (`--sizes`, 100 … 50,000 meetings) it builds seeded mailboxes with a
+//! realistic mix ([`mix`]) in the embedded vdir store, starts `--workers` SEPARATE `mms worker`
+//! processes (this binary) against a private `redis-server` and the strict aiosmtpd sink of
+//! `mms-testkit`, queues one migration per user, and measures from outside: per-user time
+//! (p50/p95/p99), queue wait (the user's `Queued` → `Started` history lines), peak RSS of each
+//! worker (`VmHWM` of `/proc/<pid>/status`), Redis commands per meeting (`INFO commandstats`
+//! before and after, its own polling subtracted), bytes sent to Redis, and the bytes the run
+//! leaves in Redis per user and per meeting (`MEMORY USAGE`).
+//!
+//! In the same run it measures each backend's limit for the same work ([`baseline`]): the same
+//! file reads and writes on the vdir folders by a plain Python loop (1 and 4 threads), the same
+//! messages over one SMTP connection with `smtplib`, and, for a small CalDAV case on Radicale,
+//! the same GET + PUT If-Match at MMS's per-mailbox concurrency. Every figure is printed as a
+//! ratio to its limit: this machine is shared and noisy, so absolute times vary, ratios much less.
+//!
+//! It writes `results.json` and `chart.svg` (per-user time and RSS against mailbox size) under
+//! `--out-dir` (default `target/bench`), and shows progress when stdout is a terminal.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod baseline;
+mod chart;
+mod mix;
+mod redis_stats;
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use chrono::Utc;
-use mms_core::config::{MailConfig, MailboxConfig, MmsConfig};
-use mms_core::{MigrationRequest, SourceMeetingType, TargetMeetingType, TenantSettings, Trigger};
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use mms_core::config::MmsConfig;
+use mms_core::{
+    HistoryEventKind, MigrationRequest, MigrationState, MigrationStatus, SourceMeetingType,
+    TargetMeetingType, TenantSettings, Trigger,
+};
 use mms_store::{StatusFilter, Store};
+use mms_testkit::radicale::Radicale;
+use mms_testkit::redis::RedisServer;
+use mms_testkit::smtp::SmtpSink;
 use serde::Serialize;
 
 use crate::demo;
+use redis_stats::RedisCounters;
 
 #[derive(clap::Args, Debug)]
 pub struct LoadgenArgs {
-    /// Users (mailboxes) to migrate.
-    #[arg(long, default_value_t = 20)]
+    /// Mailbox sizes (meetings per user) to measure, comma-separated; each is one workload.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000,50000")]
+    pub sizes: Vec<usize>,
+    /// Users (mailboxes) per size, fewer where `--meetings-budget` says so (at least one).
+    #[arg(long, default_value_t = 4)]
     pub users: usize,
-    /// Meetings per mailbox (7 in 10 are future meetings with an online block).
-    #[arg(long, default_value_t = 500)]
-    pub meetings: usize,
-    /// Worker counts to measure, comma-separated; each runs the whole workload.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
-    pub workers: Vec<usize>,
-    /// Where the results go (JSON).
-    #[arg(long, default_value = "bench-results.json")]
-    pub out: PathBuf,
-    /// Give up on a run after this many seconds.
-    #[arg(long, default_value_t = 600)]
+    /// Most meetings in one size's workload: users = min(--users, budget / size).
+    #[arg(long, default_value_t = 100_000)]
+    pub meetings_budget: usize,
+    /// Separate `mms worker` processes per workload.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Events of the CalDAV (Radicale) case; 0 skips it.
+    #[arg(long, default_value_t = 300)]
+    pub caldav_events: usize,
+    /// Seed of the mailbox mix: one seed, the same mailboxes.
+    #[arg(long, default_value_t = 11)]
+    pub seed: u64,
+    /// Where results.json, chart.svg and the worker logs go.
+    #[arg(long, default_value = "target/bench")]
+    pub out_dir: PathBuf,
+    /// Give up on one workload after this many seconds.
+    #[arg(long, default_value_t = 3600)]
     pub timeout_secs: u64,
 }
 
+const TENANT: &str = "bench";
+
+/// Nearest-rank percentiles of a sample.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    pub fn of(mut values: Vec<f64>) -> Percentiles {
+        values.sort_by(f64::total_cmp);
+        let rank = |q: f64| -> f64 {
+            if values.is_empty() {
+                return 0.0;
+            }
+            let i = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
+            values[i]
+        };
+        Percentiles {
+            p50: rank(0.50),
+            p95: rank(0.95),
+            p99: rank(0.99),
+            max: values.last().copied().unwrap_or_default(),
+        }
+    }
+}
+
+/// What Redis did for one workload.
 #[derive(Debug, Serialize)]
-struct RunResult {
-    workers: usize,
-    users: usize,
+struct RedisFigures {
+    /// Every command Redis ran, those inside Lua scripts included, the benchmark's own left out.
+    commands: u64,
+    commands_per_meeting: f64,
+    /// EVAL / EVALSHA / FCALL calls: each is one round trip running many commands.
+    script_calls_per_meeting: f64,
+    bytes_sent_to_redis: u64,
+    bytes_sent_per_meeting: f64,
+    /// `MEMORY USAGE` of every key the run left, summed.
+    bytes_kept: u64,
+    keys_kept: u64,
+    bytes_kept_per_user: f64,
+    bytes_kept_per_meeting: f64,
+    used_memory_growth: i64,
+    commands_by_name: BTreeMap<String, u64>,
+}
+
+/// One backend's limit next to MMS doing the same work.
+#[derive(Debug, Serialize)]
+struct Ratio {
+    what: String,
+    mms_per_second: f64,
+    limit_per_second: f64,
+    /// mms / limit: 1.0 is the backend's own rate.
+    ratio: f64,
+}
+
+impl Ratio {
+    fn new(what: impl Into<String>, mms_per_second: f64, limit_per_second: f64) -> Ratio {
+        Ratio {
+            what: what.into(),
+            mms_per_second,
+            limit_per_second,
+            ratio: if limit_per_second > 0.0 {
+                mms_per_second / limit_per_second
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SizeResult {
+    backend: &'static str,
     meetings_per_user: usize,
+    users: usize,
+    workers: usize,
+    mix: mix::MixCounts,
     seconds: f64,
     meetings_per_second: f64,
+    meetings_migrated: u64,
     updates_sent: u64,
+    messages_received_by_sink: usize,
     succeeded_users: usize,
     failed_users: usize,
-    /// Per user, from the request's creation to its final state (P6: the vendor needs up to two hours).
-    user_seconds_p50: f64,
-    user_seconds_max: f64,
+    /// Per user, from the request's creation to its final state.
+    user_seconds: Percentiles,
+    /// Per user, from `Queued` to `Started` in the user's history, in milliseconds.
+    queue_wait_ms: Percentiles,
+    /// `VmHWM` of each worker process, MiB.
+    worker_peak_rss_mib: Vec<f64>,
+    redis: RedisFigures,
+    ratios: Vec<Ratio>,
 }
 
 pub async fn run(base: MmsConfig, args: LoadgenArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(args.out_dir.join("logs"))
+        .with_context(|| format!("creating {}", args.out_dir.display()))?;
+    let exe = std::env::current_exe().context("finding the mms binary")?;
+    let redis = RedisServer::start(false).await;
+    let progress = Progress::new();
     let mut results = Vec::new();
-    for &workers in &args.workers {
-        let result = run_once(&base, &args, workers.max(1)).await?;
-        println!(
-            "workers={} users={} meetings/user={} -> {:.2}s, {:.0} meetings/s, {} updates sent",
-            result.workers,
-            result.users,
-            result.meetings_per_user,
-            result.seconds,
-            result.meetings_per_second,
-            result.updates_sent
-        );
+    for &size in &args.sizes {
+        let users = args.users.min(args.meetings_budget / size.max(1)).max(1);
+        let result = run_vdir(&exe, &args, &redis, size.max(1), users, &progress).await?;
+        progress.done(&summary_line(&result));
         results.push(result);
     }
-    let ratio = match (results.first(), results.last()) {
-        (Some(a), Some(b)) if results.len() > 1 && a.seconds > 0.0 => {
-            Some(b.meetings_per_second / a.meetings_per_second)
-        }
-        _ => None,
-    };
+    if args.caldav_events > 0 {
+        let result = run_caldav(&exe, &base, &args, &redis, &progress).await?;
+        progress.done(&summary_line(&result));
+        results.push(result);
+    }
+    let chart_points: Vec<chart::ChartPoint> = results
+        .iter()
+        .filter(|r| r.backend == "vdir")
+        .map(|r| chart::ChartPoint {
+            meetings: r.meetings_per_user,
+            user_seconds_p50: r.user_seconds.p50,
+            peak_rss_mib: r.worker_peak_rss_mib.iter().copied().fold(0.0, f64::max),
+        })
+        .collect();
     let report = serde_json::json!({
         "generated_at": Utc::now().to_rfc3339(),
-        "runs": results,
-        "throughput_ratio_last_vs_first": ratio,
+        "seed": args.seed,
+        "workers_per_workload": args.workers,
+        "note": "ratios are MMS's rate over the backend's own rate for the same work, measured in this run; \
+                 the vdir and SMTP ratios divide the whole migration's rate (which does both, and Redis) by \
+                 one backend's limit, so they are lower bounds for that backend's share",
+        "workloads": results,
     });
-    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    println!("results written to {}", args.out.display());
+    let json_path = args.out_dir.join("results.json");
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    let svg_path = args.out_dir.join("chart.svg");
+    std::fs::write(&svg_path, chart::svg(&chart_points))
+        .with_context(|| format!("writing {}", svg_path.display()))?;
+    println!(
+        "results: {}\nchart:   {}",
+        json_path.display(),
+        svg_path.display()
+    );
     Ok(())
 }
 
-async fn run_once(
-    base: &MmsConfig,
-    args: &LoadgenArgs,
-    workers: usize,
-) -> anyhow::Result<RunResult> {
-    let dir = tempfile::tempdir()?;
-    let mut config = base.clone();
-    config.namespace = format!(
-        "loadgen-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_millis()
-    );
-    config.mailbox = MailboxConfig::Vdir {
-        root: dir.path().join("mailboxes"),
-        options: Default::default(),
-    };
-    config.mail = MailConfig::Maildir {
-        root: dir.path().join("outbox"),
-        updates: Default::default(),
-    };
-    config.queue.coalesce_delay_ms = 0;
-    config.queue.block_ms = 20;
-    let config = Arc::new(config);
-    let store = Store::connect(&config.redis_url, &config.namespace).await?;
-    let tenant = "loadgen";
-    store
-        .create_tenant(&TenantSettings::defaults(tenant))
-        .await?;
-    store.put_bridge(&demo::demo_bridge(tenant)).await?;
-    let root = dir.path().join("mailboxes");
-    let now = Utc::now();
-    let users: Vec<String> = (0..args.users)
-        .map(|i| format!("load{i}@loadgen.example"))
+fn summary_line(r: &SizeResult) -> String {
+    let ratios: Vec<String> = r
+        .ratios
+        .iter()
+        .map(|x| format!("{} {:.2}", x.what, x.ratio))
         .collect();
-    for upn in &users {
-        store.put_user(&demo::demo_user(tenant, upn)).await?;
-        demo::write_mailbox(&root, upn, args.meetings, now)?;
+    format!(
+        "{} {} meetings x {} users, {} workers: {:.2}s, user p50/p95/p99 {:.2}/{:.2}/{:.2}s, \
+         queue wait p50 {:.0} ms, peak RSS {:.1} MiB, Redis {:.2} commands ({:.2} scripts) and {:.0} bytes kept per meeting; \
+         ratios to the limit: {}",
+        r.backend,
+        r.meetings_per_user,
+        r.users,
+        r.workers,
+        r.seconds,
+        r.user_seconds.p50,
+        r.user_seconds.p95,
+        r.user_seconds.p99,
+        r.queue_wait_ms.p50,
+        r.worker_peak_rss_mib.iter().copied().fold(0.0, f64::max),
+        r.redis.commands_per_meeting,
+        r.redis.script_calls_per_meeting,
+        r.redis.bytes_kept_per_meeting,
+        ratios.join(", ")
+    )
+}
+
+/// The mailbox and outbox a worker process is given, as `MMS_*` variables.
+enum WorkerBackends<'a> {
+    Vdir { root: &'a Path },
+    Caldav { calendar_url: String },
+}
+
+/// `mms worker` processes of one workload, killed when dropped.
+struct Workers {
+    children: Vec<Child>,
+    logs: Vec<PathBuf>,
+}
+
+impl Workers {
+    fn spawn(
+        exe: &Path,
+        count: usize,
+        redis_url: &str,
+        namespace: &str,
+        backends: &WorkerBackends<'_>,
+        smtp_port: u16,
+        log_dir: &Path,
+    ) -> anyhow::Result<Workers> {
+        let mut workers = Workers {
+            children: Vec::new(),
+            logs: Vec::new(),
+        };
+        for n in 0..count {
+            let log = log_dir.join(format!("{namespace}-worker-{n}.log"));
+            let log_file = std::fs::File::create(&log)
+                .with_context(|| format!("creating {}", log.display()))?;
+            let mut cmd = Command::new(exe);
+            cmd.arg("worker")
+                .env_remove("MMS_CONFIG")
+                .env("MMS_REDIS_URL", redis_url)
+                .env("MMS_NAMESPACE", namespace)
+                .env("MMS_WORKER_NAME", format!("{namespace}-worker-{n}"))
+                .env(
+                    "MMS_METRICS_ADDR",
+                    format!("127.0.0.1:{}", mms_testkit::free_port()),
+                )
+                .env("MMS_QUEUE__COALESCE_DELAY_MS", "0")
+                .env("MMS_MAIL__KIND", "smtp")
+                .env("MMS_MAIL__HOST", "127.0.0.1")
+                .env("MMS_MAIL__PORT", smtp_port.to_string())
+                .env("MMS_MAIL__TLS", "none")
+                .env("MMS_MAIL__TIMEOUT_SECS", "30")
+                .env("MMS_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(log_file);
+            match backends {
+                WorkerBackends::Vdir { root } => {
+                    cmd.env("MMS_MAILBOX__KIND", "vdir")
+                        .env("MMS_MAILBOX__ROOT", root);
+                }
+                WorkerBackends::Caldav { calendar_url } => {
+                    cmd.env("MMS_MAILBOX__KIND", "caldav")
+                        .env("MMS_MAILBOX__CALENDAR_URL", calendar_url)
+                        .env("MMS_MAILBOX__TIMEOUT_SECS", "30");
+                }
+            }
+            let child = cmd
+                .spawn()
+                .with_context(|| format!("starting {} worker", exe.display()))?;
+            workers.children.push(child);
+            workers.logs.push(log);
+        }
+        Ok(workers)
     }
-    let mut handles = Vec::new();
-    for w in 0..workers {
-        let mut services = crate::service::services(config.clone(), store.clone()).await?;
-        services.worker_name = format!("loadgen-worker-{w}");
-        handles.push(mms_worker::run_worker(services).await?);
+
+    /// An error naming the log of a worker that has exited, if one has.
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        for (child, log) in self.children.iter_mut().zip(&self.logs) {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "worker process {} exited ({status}) during the run; see {}",
+                    child.id(),
+                    log.display()
+                );
+            }
+        }
+        Ok(())
     }
+
+    /// `VmHWM` (peak resident set) of each worker, MiB.
+    fn peak_rss_mib(&self) -> anyhow::Result<Vec<f64>> {
+        self.children
+            .iter()
+            .map(|child| {
+                let path = format!("/proc/{}/status", child.id());
+                let status =
+                    std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+                vm_hwm_kib(&status)
+                    .map(|kib| kib as f64 / 1024.0)
+                    .with_context(|| format!("no VmHWM line in {path}"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The `VmHWM:   12345 kB` line of `/proc/<pid>/status`, in KiB.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A fresh store namespace on the private Redis, with the bench tenant, its bridge and `users`.
+async fn seed_store(
+    redis: &RedisServer,
+    namespace: &str,
+    users: &[String],
+) -> anyhow::Result<Store> {
+    let store = Store::connect(&redis.url(), namespace).await?;
+    store
+        .create_tenant(&TenantSettings::defaults(TENANT))
+        .await?;
+    store.put_bridge(&demo::demo_bridge(TENANT)).await?;
+    for upn in users {
+        store.put_user(&demo::demo_user(TENANT, upn)).await?;
+    }
+    Ok(store)
+}
+
+/// Queue one migration per user, wait until every one is final, and measure it.
+struct Measured {
+    seconds: f64,
+    rows: Vec<MigrationStatus>,
+    queue_wait_ms: Vec<f64>,
+    peak_rss_mib: Vec<f64>,
+    before: RedisCounters,
+    after: RedisCounters,
+    poll_calls: BTreeMap<String, u64>,
+}
+
+async fn migrate_all(
+    store: &Store,
+    users: &[String],
+    workers: &mut Workers,
+    timeout: Duration,
+    progress: &Progress,
+    label: &str,
+) -> anyhow::Result<Measured> {
+    let mut conn = store.connection();
+    // What one poll costs Redis, so the polling can be taken out of the figures.
+    let probe_before = RedisCounters::read(&mut conn).await?;
+    store.tenant_summary(TENANT).await?;
+    let probe_after = RedisCounters::read(&mut conn).await?;
+    let per_poll = probe_before.calls_since(&probe_after);
+    let before = RedisCounters::read(&mut conn).await?;
     let started = Instant::now();
-    for upn in &users {
+    for upn in users {
         let request = MigrationRequest::new(
-            tenant,
+            TENANT,
             upn,
             SourceMeetingType::All,
             TargetMeetingType::Teams,
@@ -139,79 +422,402 @@ async fn run_once(
         );
         store.enqueue(&request, 0).await?;
     }
-    let deadline = started + Duration::from_secs(args.timeout_secs);
-    let rows = loop {
-        let rows = store
-            .list_statuses(tenant, &StatusFilter::default())
-            .await?;
-        if rows.len() == users.len() && rows.iter().all(|s| s.state.is_final()) {
-            break rows;
+    let mut polls = 0u64;
+    loop {
+        workers.check_alive()?;
+        let summary = store.tenant_summary(TENANT).await?;
+        polls += 1;
+        let finished =
+            summary.in_state(MigrationState::Succeeded) + summary.in_state(MigrationState::Failed);
+        progress.show(&format!(
+            "{label}: {finished}/{} users done, {:.1}s",
+            users.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        if finished as usize >= users.len() {
+            break;
         }
-        if Instant::now() > deadline {
-            anyhow::bail!(
-                "load run with {workers} workers did not finish in {}s",
-                args.timeout_secs
+        if started.elapsed() > timeout {
+            bail!(
+                "{label} did not finish in {}s (worker logs: {})",
+                timeout.as_secs(),
+                workers
+                    .logs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let seconds = started.elapsed().as_secs_f64();
-    for handle in handles {
-        handle.shutdown(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    purge_namespace(&store, &config.namespace).await?;
-    let mut per_user: Vec<f64> = rows
-        .iter()
-        .map(|s| (s.modified_date - s.create_date).num_milliseconds() as f64 / 1000.0)
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_rss_mib = workers.peak_rss_mib()?;
+    let after = RedisCounters::read(&mut conn).await?;
+    let poll_calls = per_poll
+        .into_iter()
+        .map(|(name, n)| (name, n * polls))
         .collect();
-    per_user.sort_by(f64::total_cmp);
-    let total = (args.users * args.meetings) as f64;
-    Ok(RunResult {
-        workers,
-        users: args.users,
-        meetings_per_user: args.meetings,
+    let rows = store
+        .list_statuses(TENANT, &StatusFilter::default())
+        .await?;
+    let mut queue_wait_ms = Vec::new();
+    for upn in users {
+        let history = store.history(TENANT, upn).await?;
+        let at = |kind: HistoryEventKind| -> Option<DateTime<Utc>> {
+            history.iter().find(|e| e.event == kind).map(|e| e.at)
+        };
+        if let (Some(queued), Some(started)) =
+            (at(HistoryEventKind::Queued), at(HistoryEventKind::Started))
+        {
+            queue_wait_ms.push((started - queued).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        }
+    }
+    Ok(Measured {
         seconds,
-        meetings_per_second: total / seconds,
-        updates_sent: rows.iter().map(|s| u64::from(s.invites_update)).sum(),
-        succeeded_users: rows
-            .iter()
-            .filter(|s| s.state == mms_core::MigrationState::Succeeded)
-            .count(),
-        failed_users: rows
-            .iter()
-            .filter(|s| s.state == mms_core::MigrationState::Failed)
-            .count(),
-        user_seconds_p50: per_user
-            .get(per_user.len() / 2)
-            .copied()
-            .unwrap_or_default(),
-        user_seconds_max: per_user.last().copied().unwrap_or_default(),
+        rows,
+        queue_wait_ms,
+        peak_rss_mib,
+        before,
+        after,
+        poll_calls,
     })
 }
 
-/// A load run leaves nothing behind in the shared Redis: every key of its namespace is deleted.
-async fn purge_namespace(store: &Store, namespace: &str) -> anyhow::Result<()> {
+/// Redis's figures for a workload of `meetings` meetings of `users` users.
+async fn redis_figures(
+    store: &Store,
+    namespace: &str,
+    m: &Measured,
+    meetings: usize,
+    users: usize,
+) -> anyhow::Result<RedisFigures> {
+    // The benchmark's own reads (INFO, its polling) are not the service's work.
+    let mut calls = m.before.calls_since(&m.after);
+    calls.remove("info");
+    for (name, n) in &m.poll_calls {
+        if let Some(c) = calls.get_mut(name) {
+            *c = c.saturating_sub(*n);
+        }
+    }
+    calls.retain(|_, n| *n > 0);
+    let commands: u64 = calls.values().sum();
+    let scripts: u64 = [
+        "eval",
+        "evalsha",
+        "fcall",
+        "eval_ro",
+        "evalsha_ro",
+        "fcall_ro",
+    ]
+    .iter()
+    .filter_map(|n| calls.get(*n))
+    .sum();
     let mut conn = store.connection();
-    let pattern = format!("{{{namespace}*");
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async::<()>(&mut conn)
-                .await?;
+    let (bytes_kept, keys_kept) =
+        redis_stats::namespace_bytes(&mut conn, &format!("{{{namespace}*")).await?;
+    let per = |v: f64, n: usize| if n > 0 { v / n as f64 } else { 0.0 };
+    let sent = m
+        .after
+        .net_input_bytes
+        .saturating_sub(m.before.net_input_bytes);
+    Ok(RedisFigures {
+        commands,
+        commands_per_meeting: per(commands as f64, meetings),
+        script_calls_per_meeting: per(scripts as f64, meetings),
+        bytes_sent_to_redis: sent,
+        bytes_sent_per_meeting: per(sent as f64, meetings),
+        bytes_kept,
+        keys_kept,
+        bytes_kept_per_user: per(bytes_kept as f64, users),
+        bytes_kept_per_meeting: per(bytes_kept as f64, meetings),
+        used_memory_growth: m.after.used_memory as i64 - m.before.used_memory as i64,
+        commands_by_name: calls,
+    })
+}
+
+fn counts_of(rows: &[MigrationStatus]) -> (u64, u64, usize, usize) {
+    (
+        rows.iter().map(|s| u64::from(s.succeeded_meeting)).sum(),
+        rows.iter().map(|s| u64::from(s.invites_update)).sum(),
+        rows.iter()
+            .filter(|s| s.state == MigrationState::Succeeded)
+            .count(),
+        rows.iter()
+            .filter(|s| s.state == MigrationState::Failed)
+            .count(),
+    )
+}
+
+fn user_seconds(rows: &[MigrationStatus]) -> Percentiles {
+    Percentiles::of(
+        rows.iter()
+            .map(|s| (s.modified_date - s.create_date).num_milliseconds() as f64 / 1000.0)
+            .collect(),
+    )
+}
+
+async fn run_vdir(
+    exe: &Path,
+    args: &LoadgenArgs,
+    redis: &RedisServer,
+    size: usize,
+    user_count: usize,
+    progress: &Progress,
+) -> anyhow::Result<SizeResult> {
+    let label = format!("vdir {size} meetings x {user_count} users");
+    progress.show(&format!("{label}: building mailboxes"));
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("mailboxes");
+    let now = Utc::now();
+    let users: Vec<String> = (0..user_count)
+        .map(|i| format!("user{i}@bench.example"))
+        .collect();
+    let mut mix = mix::MixCounts::default();
+    for (i, upn) in users.iter().enumerate() {
+        mix.add(&mix::write_mailbox(
+            &root,
+            upn,
+            size,
+            args.seed.wrapping_add(i as u64),
+            now,
+        )?);
+    }
+    let namespace = format!("bench-vdir-{size}");
+    let store = seed_store(redis, &namespace, &users).await?;
+    let sink = SmtpSink::start().await;
+    let mut workers = Workers::spawn(
+        exe,
+        args.workers.max(1),
+        &redis.url(),
+        &namespace,
+        &WorkerBackends::Vdir { root: &root },
+        sink.port,
+        &args.out_dir.join("logs"),
+    )?;
+    let measured = migrate_all(
+        &store,
+        &users,
+        &mut workers,
+        Duration::from_secs(args.timeout_secs),
+        progress,
+        &label,
+    )
+    .await?;
+    drop(workers);
+    let meetings = size * user_count;
+    let redis_figures = redis_figures(&store, &namespace, &measured, meetings, user_count).await?;
+    let (migrated, updates, succeeded, failed) = counts_of(&measured.rows);
+    let messages = baseline::message_count(&sink.mail_dir());
+    let mms_meetings_per_s = meetings as f64 / measured.seconds;
+    let mms_messages_per_s = messages as f64 / measured.seconds;
+
+    progress.show(&format!("{label}: measuring the backends' limits"));
+    let changed = baseline::changed_files(&root, &users, size, args.seed, now)?;
+    let vdir1 = baseline::vdir(&changed, 1, dir.path())?;
+    let vdir4 = baseline::vdir(&changed, 4, dir.path())?;
+    let smtp_sink = SmtpSink::start().await;
+    let smtp = baseline::smtp(&sink.mail_dir(), smtp_sink.port, 2_000)?;
+    let ratios = vec![
+        Ratio::new(
+            "vdir (1-thread loop)",
+            mms_meetings_per_s,
+            vdir1.per_second(),
+        ),
+        Ratio::new(
+            "vdir (4-thread loop)",
+            mms_meetings_per_s,
+            vdir4.per_second(),
+        ),
+        Ratio::new(
+            "smtp (smtplib, one connection)",
+            mms_messages_per_s,
+            smtp.per_second(),
+        ),
+    ];
+    redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await?
+        .send_packed_command(&redis::cmd("FLUSHALL"))
+        .await?;
+    Ok(SizeResult {
+        backend: "vdir",
+        meetings_per_user: size,
+        users: user_count,
+        workers: args.workers.max(1),
+        mix,
+        seconds: measured.seconds,
+        meetings_per_second: mms_meetings_per_s,
+        meetings_migrated: migrated,
+        updates_sent: updates,
+        messages_received_by_sink: messages,
+        succeeded_users: succeeded,
+        failed_users: failed,
+        user_seconds: user_seconds(&measured.rows),
+        queue_wait_ms: Percentiles::of(measured.queue_wait_ms.clone()),
+        worker_peak_rss_mib: measured.peak_rss_mib.clone(),
+        redis: redis_figures,
+        ratios,
+    })
+}
+
+/// The small CalDAV case: one mailbox of `--caldav-events` events on Radicale, one worker, and
+/// the raw GET + PUT If-Match client on an identical second calendar as the limit.
+async fn run_caldav(
+    exe: &Path,
+    base: &MmsConfig,
+    args: &LoadgenArgs,
+    redis: &RedisServer,
+    progress: &Progress,
+) -> anyhow::Result<SizeResult> {
+    let size = args.caldav_events;
+    let label = format!("caldav {size} events x 1 user");
+    progress.show(&format!("{label}: filling Radicale"));
+    let radicale = Radicale::start().await;
+    let upn = "caldav@bench.example".to_string();
+    let raw_user = "raw@bench.example";
+    let now = Utc::now();
+    let (events, mix) = mix::meetings(&upn, size, args.seed, now);
+    radicale.create_calendar(&upn).await;
+    radicale.create_calendar(raw_user).await;
+    for (name, ics) in &events {
+        radicale.put_event(&upn, name, ics).await;
+        radicale.put_event(raw_user, name, ics).await;
+    }
+    let users = vec![upn.clone()];
+    let namespace = format!("bench-caldav-{size}");
+    let store = seed_store(redis, &namespace, &users).await?;
+    let sink = SmtpSink::start().await;
+    let mut workers = Workers::spawn(
+        exe,
+        1,
+        &redis.url(),
+        &namespace,
+        &WorkerBackends::Caldav {
+            calendar_url: radicale.calendar_url_template(),
+        },
+        sink.port,
+        &args.out_dir.join("logs"),
+    )?;
+    let measured = migrate_all(
+        &store,
+        &users,
+        &mut workers,
+        Duration::from_secs(args.timeout_secs),
+        progress,
+        &label,
+    )
+    .await?;
+    drop(workers);
+    let redis_figures = redis_figures(&store, &namespace, &measured, size, 1).await?;
+    let (migrated, updates, succeeded, failed) = counts_of(&measured.rows);
+    let messages = baseline::message_count(&sink.mail_dir());
+
+    progress.show(&format!("{label}: measuring Radicale's limit"));
+    // The events MMS rewrote are those whose stored text differs from the untouched copy.
+    let migrated_events: Vec<(String, String)> = radicale.list_events(&upn);
+    let untouched: BTreeMap<String, String> = radicale.list_events(raw_user).into_iter().collect();
+    let base_url = radicale.base_url();
+    let raw_calendar = radicale.calendar_url(raw_user);
+    let raw_path = raw_calendar
+        .strip_prefix(&base_url)
+        .unwrap_or(&raw_calendar);
+    let work: Vec<(String, bool)> = migrated_events
+        .iter()
+        .map(|(name, text)| {
+            let changed = untouched.get(name).is_some_and(|orig| orig != text);
+            (format!("{raw_path}{name}"), changed)
+        })
+        .collect();
+    let port: u16 = base_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .context("Radicale's port")?;
+    let raw = baseline::caldav(
+        port,
+        &work,
+        base.concurrency.meetings_per_user.max(1),
+        tempfile::tempdir()?.path(),
+    )?;
+    let mms_events_per_s = size as f64 / measured.seconds;
+    let ratios = vec![Ratio::new(
+        format!(
+            "caldav (raw GET + PUT If-Match, {} at once)",
+            base.concurrency.meetings_per_user.max(1)
+        ),
+        mms_events_per_s,
+        raw.per_second(),
+    )];
+    Ok(SizeResult {
+        backend: "caldav",
+        meetings_per_user: size,
+        users: 1,
+        workers: 1,
+        mix,
+        seconds: measured.seconds,
+        meetings_per_second: mms_events_per_s,
+        meetings_migrated: migrated,
+        updates_sent: updates,
+        messages_received_by_sink: messages,
+        succeeded_users: succeeded,
+        failed_users: failed,
+        user_seconds: user_seconds(&measured.rows),
+        queue_wait_ms: Percentiles::of(measured.queue_wait_ms.clone()),
+        worker_peak_rss_mib: measured.peak_rss_mib.clone(),
+        redis: redis_figures,
+        ratios,
+    })
+}
+
+/// One status line, rewritten in place on a terminal; plain lines only for the results otherwise.
+struct Progress {
+    tty: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            tty: std::io::stdout().is_terminal(),
         }
-        if next == 0 {
-            return Ok(());
+    }
+
+    fn show(&self, line: &str) {
+        if self.tty {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\r\x1b[2K{line}");
+            let _ = out.flush();
         }
-        cursor = next;
+    }
+
+    fn done(&self, line: &str) {
+        if self.tty {
+            print!("\r\x1b[2K");
+        }
+        println!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let p = Percentiles::of((1..=100).map(f64::from).collect());
+        assert_eq!((p.p50, p.p95, p.p99, p.max), (50.0, 95.0, 99.0, 100.0));
+        let one = Percentiles::of(vec![3.0]);
+        assert_eq!((one.p50, one.p99), (3.0, 3.0));
+        assert_eq!(Percentiles::of(Vec::new()).max, 0.0);
+    }
+
+    #[test]
+    fn vm_hwm_is_read_from_proc_status() {
+        assert_eq!(
+            vm_hwm_kib("Name:\tmms\nVmHWM:\t   18432 kB\nVmRSS: 1 kB\n"),
+            Some(18432)
+        );
+        assert_eq!(vm_hwm_kib("Name:\tmms\n"), None);
     }
 }

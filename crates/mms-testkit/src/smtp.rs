@@ -179,6 +179,11 @@ impl SmtpSink {
         }
     }
 
+    /// The folder holding one `N.json` envelope and `N.eml` body per stored message.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
     /// Every message stored so far, in arrival order.
     pub fn messages(&self) -> Vec<ReceivedMail> {
         let mail_dir = self.dir.path().join("mail");

@@ -128,7 +128,10 @@ impl JobRunner {
                 continue;
             }
             let claim_ms = self.options.claim.as_millis() as u64;
-            let Some(claim) = store.claim_job(&tenant, &job, &self.owner, claim_ms).await? else {
+            let Some(claim) = store
+                .claim_job(&tenant, &job, &self.owner, claim_ms)
+                .await?
+            else {
                 continue; // another runner holds it
             };
             self.run_claimed(&claim, record).await?;
@@ -182,9 +185,10 @@ impl JobRunner {
     ) -> Result<(), RunError> {
         let store: &Store = &self.state.store;
         let tenant = claim.tenant.as_str();
-        let settings = store.tenant_settings(tenant).await?.ok_or_else(|| {
-            RunError::Fatal(format!("tenant {tenant} no longer exists"))
-        })?;
+        let settings = store
+            .tenant_settings(tenant)
+            .await?
+            .ok_or_else(|| RunError::Fatal(format!("tenant {tenant} no longer exists")))?;
         let bridge = match event.bridge() {
             Some(id) => Some(store.bridge(tenant, id).await?.ok_or_else(|| {
                 RunError::Fatal(format!("bridge {id} of tenant {tenant} no longer exists"))
@@ -207,7 +211,9 @@ impl JobRunner {
         let claim_ms = self.options.claim.as_millis() as u64;
         let batch = self.options.batch_users.max(1);
         let start = (record.cursor.min(total)) as usize;
-        store.advance_job(claim, start as u64, total, claim_ms).await?;
+        store
+            .advance_job(claim, start as u64, total, claim_ms)
+            .await?;
         for (index, chunk) in decision.verdicts[start..].chunks(batch).enumerate() {
             let names: Vec<&str> = chunk.iter().map(|v| v.user.as_str()).collect();
             let done = store.job_items_done(claim, &names).await?;
@@ -243,7 +249,11 @@ impl JobRunner {
 }
 
 /// Store a job for `spec` on `tenant` and wake the runner.
-pub async fn submit(state: &ApiState, tenant: &str, spec: &JobSpec) -> Result<JobRecord, StoreError> {
+pub async fn submit(
+    state: &ApiState,
+    tenant: &str,
+    spec: &JobSpec,
+) -> Result<JobRecord, StoreError> {
     let text = serde_json::to_string(spec).map_err(|source| StoreError::Encode {
         what: format!("job spec {}", spec.kind()),
         source,

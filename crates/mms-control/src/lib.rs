@@ -38,7 +38,9 @@ use tower_http::trace::TraceLayer;
 
 use preview::Previewer;
 
-use routes::{admin, config, directory, events as event_routes, health, jobs as job_routes, migrations};
+use routes::{
+    admin, config, directory, events as event_routes, health, jobs as job_routes, migrations,
+};
 
 /// What every handler shares: the store, the process configuration and, when the process can
 /// read mailboxes, the what-if previewer.

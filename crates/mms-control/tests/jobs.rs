@@ -32,9 +32,9 @@ async fn api_and_state() -> (Api, ApiState) {
 /// Tenant `tenant` with `count` cloud users (none TeamsOnly yet), imported through the API.
 async fn tenant_with_users(api: &Api, tenant: &str, count: usize) {
     api.tenant(tenant, true, true).await;
-    let mut csv = String::from("Upn,Home\n");
+    let mut csv = String::from("Upn,Home,AudioEnabled\n");
     for i in 0..count {
-        csv.push_str(&format!("user{i:06}@{tenant}.com,Cloud\n"));
+        csv.push_str(&format!("user{i:06}@{tenant}.com,Cloud,false\n"));
     }
     let response = api
         .http
@@ -203,14 +203,21 @@ async fn a_redis_failure_pauses_the_job_and_it_resumes_once_redis_answers() {
 async fn a_job_whose_spec_does_not_decode_fails_and_says_why() {
     let (api, state) = api_and_state().await;
     api.tenant("odd", true, true).await;
-    let job = api.store.create_job("odd", "{\"Kind\":\"Nonsense\"}").await.unwrap();
+    let job = api
+        .store
+        .create_job("odd", "{\"Kind\":\"Nonsense\"}")
+        .await
+        .unwrap();
     let runner = JobRunner::new(state, quick_options(10)).spawn();
     let path = format!("/v1/tenants/odd/jobs/{}", job.id);
     let done = wait_for(&api, &path, JobView::is_final).await;
     runner.abort();
     assert_eq!(done.state, JobStatus::Failed);
     assert!(
-        done.last_error.as_deref().unwrap().contains("does not decode"),
+        done.last_error
+            .as_deref()
+            .unwrap()
+            .contains("does not decode"),
         "{done:?}"
     );
 }

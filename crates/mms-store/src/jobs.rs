@@ -152,17 +152,18 @@ impl JobRecord {
                 .parse()
                 .map_err(|_| corrupt(&format!("field {name} is not a count")))
         };
-        let time = |value: Option<String>, name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
-            match value {
-                None => Ok(None),
-                Some(text) => text
-                    .parse::<i64>()
-                    .ok()
-                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-                    .map(Some)
-                    .ok_or_else(|| corrupt(&format!("field {name} is not a time in ms"))),
-            }
-        };
+        let time =
+            |value: Option<String>, name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+                match value {
+                    None => Ok(None),
+                    Some(text) => text
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+                        .map(Some)
+                        .ok_or_else(|| corrupt(&format!("field {name} is not a time in ms"))),
+                }
+            };
         let id = take("id").ok_or_else(|| corrupt("no id"))?;
         let spec = take("spec").ok_or_else(|| corrupt("no spec"))?;
         let state = take("state")
@@ -180,7 +181,8 @@ impl JobRecord {
             merged: number(take("merged"), "merged")?,
             skipped: number(take("skipped"), "skipped")?,
             refused: number(take("refused"), "refused")?,
-            created: time(take("created_ms"), "created_ms")?.ok_or_else(|| corrupt("no created_ms"))?,
+            created: time(take("created_ms"), "created_ms")?
+                .ok_or_else(|| corrupt("no created_ms"))?,
             started: time(take("started_ms"), "started_ms")?,
             finished: time(take("finished_ms"), "finished_ms")?,
             last_error: take("last_error"),
@@ -369,9 +371,9 @@ impl Store {
         let _: () = conn
             .sadd(self.keys.open_jobs(), open_member(tenant, &job))
             .await?;
-        self.job(tenant, &job)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("job {job} vanished right after its creation")))
+        self.job(tenant, &job).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!("job {job} vanished right after its creation"))
+        })
     }
 
     /// One job of `tenant`, if it exists.
@@ -537,7 +539,10 @@ impl Store {
         let _: () = self
             .conn
             .clone()
-            .srem(self.keys.open_jobs(), open_member(&claim.tenant, &claim.job))
+            .srem(
+                self.keys.open_jobs(),
+                open_member(&claim.tenant, &claim.job),
+            )
             .await?;
         Ok(())
     }

@@ -122,9 +122,15 @@ pub async fn post_event(
         let spec = JobSpec::Event { event };
         let job: JobView = submit(&state, &tenant, &spec).await?.into();
         let location = format!("/v1/tenants/{tenant}/jobs/{}", job.id);
-        let location = HeaderValue::from_str(&location)
-            .map_err(|_| ApiError::bad_request("invalid_tenant", "the tenant id cannot be put in a header"))?;
-        return Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(job)).into_response());
+        let location = HeaderValue::from_str(&location).map_err(|_| {
+            ApiError::bad_request("invalid_tenant", "the tenant id cannot be put in a header")
+        })?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, location)],
+            Json(job),
+        )
+            .into_response());
     }
     let users = match event.identity() {
         Some(identity) => vec![resolve_identity(&state, &tenant, identity).await?],

@@ -162,6 +162,9 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
                 services,
             )));
         }
+        // Picks up the jobs left unfinished by an earlier process, then runs new ones; claims
+        // keep two API processes from running one job twice.
+        mms_control::jobs::JobRunner::new(state.clone(), Default::default()).spawn();
         Some(tokio::spawn(mms_control::serve(state, addr)))
     } else {
         None

@@ -156,6 +156,9 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
             StoreError::LeaseLost { .. } => (StatusCode::CONFLICT, "lease_lost", e.to_string()),
+            StoreError::JobClaimLost { .. } => {
+                (StatusCode::CONFLICT, "job_claim_lost", e.to_string())
+            }
             StoreError::InProgress { .. } => {
                 (StatusCode::CONFLICT, "migration_in_progress", e.to_string())
             }

@@ -4,6 +4,7 @@
 //! - [`rules`]: the pure decision table (T1–T4, X1–X2, the switches M3–M4).
 //! - [`events`]: the directory events the API accepts.
 //! - [`trigger`]: carrying out a verdict (queue, refuse, record) with its history line.
+//! - [`jobs`]: tenant-wide fan-outs as background jobs and their runner.
 //! - [`import`]: user records in CSV or JSON, validated all-or-nothing.
 //! - [`auth`]: bearer tokens, operator and tenant admin.
 //! - [`preview`]: the what-if seam, implemented by the worker crate.
@@ -16,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod http_metrics;
 pub mod import;
+pub mod jobs;
 pub mod json;
 pub mod openapi;
 pub mod preview;
@@ -36,7 +38,9 @@ use tower_http::trace::TraceLayer;
 
 use preview::Previewer;
 
-use routes::{admin, config, directory, events as event_routes, health, migrations};
+use routes::{
+    admin, config, directory, events as event_routes, health, jobs as job_routes, migrations,
+};
 
 /// What every handler shares: the store, the process configuration and, when the process can
 /// read mailboxes, the what-if previewer.
@@ -45,6 +49,9 @@ pub struct ApiState {
     pub store: Store,
     pub config: Arc<MmsConfig>,
     pub previewer: Option<Arc<dyn Previewer>>,
+    /// Wakes this process's [`jobs::JobRunner`] when a job is submitted, so it starts at once
+    /// rather than on its next poll.
+    pub job_wake: Arc<tokio::sync::Notify>,
 }
 
 impl ApiState {
@@ -53,6 +60,7 @@ impl ApiState {
             store,
             config: Arc::new(config),
             previewer: None,
+            job_wake: Arc::default(),
         }
     }
 
@@ -152,6 +160,8 @@ pub fn router(state: ApiState) -> Router {
             "/v1/tenants/{tenant}/events",
             post(event_routes::post_event),
         )
+        .route("/v1/tenants/{tenant}/jobs", get(job_routes::list_jobs))
+        .route("/v1/tenants/{tenant}/jobs/{id}", get(job_routes::get_job))
         .route(
             "/v1/tenants/{tenant}/migrations",
             post(migrations::start).get(migrations::list),

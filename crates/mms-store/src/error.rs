@@ -33,6 +33,10 @@ pub enum StoreError {
         #[source]
         source: Malformed,
     },
+    /// The job runner's claim on a job expired and another runner took it over: stop without
+    /// writing; the new claim holder carries on from the job's cursor.
+    #[error("claim on job {job} of tenant {tenant} lost: another runner carries it on")]
+    JobClaimLost { tenant: String, job: String },
     /// A value the store was given could not be encoded for Redis.
     #[error("{what} does not encode")]
     Encode {

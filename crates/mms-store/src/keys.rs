@@ -47,6 +47,11 @@ impl Keys {
     pub fn wake(&self) -> String {
         format!("{{{}}}:wake", self.ns)
     }
+    /// SET of `<tenant>:<job id>` of the jobs not yet finished: what a job runner picks up after
+    /// a restart (`jobs.rs`). Single-key use only, like the other global keys.
+    pub fn open_jobs(&self) -> String {
+        format!("{{{}}}:jobs:open", self.ns)
+    }
     /// HASH sha256(token) -> JSON role.
     pub fn tokens(&self) -> String {
         format!("{{{}}}:tokens", self.ns)
@@ -127,6 +132,21 @@ impl Keys {
         self.t(tenant, "summary")
     }
 
+    // ---- jobs (tenant-wide fan-outs run in the background, `jobs.rs`) ----
+    /// HASH of one job: its spec, state, cursor, counters, times and the runner's claim.
+    pub fn job(&self, tenant: &str, job: &str) -> String {
+        self.t(tenant, &format!("job:{job}"))
+    }
+    /// HASH user -> result: the users a job has carried out, so a batch re-run after a crash
+    /// counts each user once.
+    pub fn job_outcomes(&self, tenant: &str, job: &str) -> String {
+        self.t(tenant, &format!("job:{job}:outcomes"))
+    }
+    /// ZSET job id -> create time (ms): every job of the tenant, for the paged list.
+    pub fn jobs(&self, tenant: &str) -> String {
+        self.t(tenant, "jobs")
+    }
+
     // ---- directory ----
     /// STRING JSON [`mms_core::TenantSettings`].
     pub fn settings(&self, tenant: &str) -> String {
@@ -188,6 +208,9 @@ mod tests {
             k.sip_index("acme"),
             k.user_id_index("acme"),
             k.bridges("acme"),
+            k.job("acme", "j"),
+            k.job_outcomes("acme", "j"),
+            k.jobs("acme"),
         ];
         for key in &keys {
             assert_eq!(slot_tag(key), "mms:acme", "{key}");
@@ -195,5 +218,6 @@ mod tests {
         assert_eq!(slot_tag(&k.tenants()), "mms");
         assert_eq!(slot_tag(&k.active_tenants()), "mms");
         assert_eq!(slot_tag(&k.wake()), "mms");
+        assert_eq!(slot_tag(&k.open_jobs()), "mms");
     }
 }

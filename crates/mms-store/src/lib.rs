@@ -11,6 +11,7 @@
 //! - [`summary`]: the tenant summary from counters kept with every status change (M1).
 //! - [`retention`]: how long journals, ledgers, history and status rows are kept.
 //! - [`history`]: the per-user transaction history.
+//! - [`jobs`]: background jobs (tenant-wide fan-outs) with a cursor, exact counters and a claim.
 //! - [`directory`]: tenants' switches, users, bridges, API tokens.
 //!
 //! The Lua scripts are files under `crates/mms-store/lua/`, each called through one typed
@@ -25,6 +26,7 @@ pub mod connection;
 pub mod directory;
 pub mod error;
 pub mod history;
+pub mod jobs;
 pub mod journal;
 pub mod keys;
 pub mod lease;
@@ -39,6 +41,7 @@ use std::sync::{Arc, Mutex};
 pub use connection::{RedisConnection, RedisTarget};
 pub use error::StoreError;
 pub use history::HistoryEvent;
+pub use jobs::{JobClaim, JobCounter, JobId, JobRecord, JobState};
 pub use journal::{
     JournalCursor, JournalEntry, JournalPage, MeetingStage, MeetingWrite, PendingChange,
     PendingUpdate, StageCounts,

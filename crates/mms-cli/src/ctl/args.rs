@@ -136,6 +136,21 @@ pub enum Command {
     CreateToken,
     /// List the stored tokens by id, role and tenant (operator token); tokens are never shown.
     ListTokens,
+    /// A background job's progress (a tenant-wide fan-out posted as a job); --watch follows it
+    /// until it ends (exit 2 when it failed).
+    GetJob {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        watch: bool,
+    },
+    /// The tenant's background jobs, newest first.
+    ListJobs {
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        offset: Option<usize>,
+    },
     /// Revoke a token by the id create-token printed or list-tokens shows (operator token).
     RevokeToken {
         #[arg(long)]

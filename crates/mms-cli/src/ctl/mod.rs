@@ -7,7 +7,7 @@
 //!   that an API change fails to compile here instead of at an admin's console;
 //! - [`render`]: tables for people, the API's JSON for scripts (`--output json`);
 //! - [`watch`]: `--watch` until every migration is final;
-//! - one module per cmdlet group: [`migrations`], [`tenants`], [`directory`], [`events`].
+//! - one module per cmdlet group: [`migrations`], [`tenants`], [`directory`], [`events`], [`jobs`].
 //!
 //! Errors print as `error: HTTP <status> <code>: <message>` (the API's code and message) or
 //! `error: <code>: <message>` for a local problem; see [`args`] for the exit codes.
@@ -16,6 +16,7 @@ pub mod args;
 pub mod client;
 pub mod directory;
 pub mod events;
+pub mod jobs;
 pub mod migrations;
 pub mod render;
 pub mod tenants;
@@ -196,6 +197,8 @@ async fn execute(cli: MmsCtl) -> Result<ExitCode, Failure> {
             events::unassign_bridge_number(&ctx, bridge, number).await?
         }
         Command::PostEvent { json } => events::post_json(&ctx, &json).await?,
+        Command::GetJob { id, watch } => jobs::get_job(&ctx, &id, watch).await?,
+        Command::ListJobs { limit, offset } => jobs::list_jobs(&ctx, limit, offset).await?,
     };
     match shown {
         Shown::Reply { value, view, note } => {

@@ -32,6 +32,8 @@ pub enum View {
     Tenants,
     /// Directory records, a row per user.
     Users,
+    /// Background jobs (one or a list): a row per job with its counts.
+    Jobs,
     /// Nothing to show (a 204): a confirmation line is printed instead.
     Done,
 }
@@ -54,6 +56,28 @@ pub fn render(value: &Value, view: View, output: Output) -> String {
     };
     match view {
         View::Fields => fields(value),
+        View::Jobs => {
+            let cols = [
+                "Id",
+                "Kind",
+                "State",
+                "UsersTotal",
+                "UsersDone",
+                "Queued",
+                "Merged",
+                "Skipped",
+                "Refused",
+                "Created",
+                "Finished",
+                "LastError",
+            ];
+            let list = if value.is_array() {
+                value.clone()
+            } else {
+                Value::Array(vec![value.clone()])
+            };
+            table(&cols, &rows(&list, &cols))
+        }
         View::Status => {
             let cols = [
                 "UserPrincipalName",

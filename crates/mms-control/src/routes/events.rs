@@ -2,15 +2,19 @@
 //! T2-no), with the event's effect applied to the directory once every verdict is carried out.
 
 use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mms_store::directory::DirectoryConflict;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::jobs::JobView;
 use super::{resolve_identity, tenant_settings};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::Event;
+use crate::jobs::{submit, JobSpec};
 use crate::json::JsonBody;
 use crate::trigger::{carry_out, TriggerOutcome, TriggerResult};
 use crate::{rules, validate, ApiState};
@@ -66,16 +70,27 @@ impl ResultCounts {
 /// be retried safely as is: users already queued are merged into their queued request, not
 /// migrated twice (their history shows the trigger twice). A fan-out's reply lists the first 100
 /// outcomes and counts every one.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events", params(("tenant" = String, Path)),
+///
+/// A fan-out event (no `Identity`: T2e, a tenant-wide T3, the organization URL) posted with
+/// `Prefer: respond-async` is checked, stored as a job and answered 202 at once with the job and
+/// `Location: /v1/tenants/{tenant}/jobs/{id}`; the job runner carries it out in batches, resumes
+/// it after a restart and reports its progress there (see `crate::jobs`).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events",
+    params(("tenant" = String, Path),
+           ("Prefer" = Option<String>, Header, description = "`respond-async`: run a fan-out event as a background job (202)")),
     request_body = Event,
-    responses((status = 200, body = EventReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = EventReport),
+              (status = 202, body = JobView, description = "the fan-out was stored as a job",
+               headers(("Location" = String, description = "the job: /v1/tenants/{tenant}/jobs/{id}"))),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn post_event(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
     JsonBody(mut event): JsonBody<Event>,
-) -> ApiResult<Json<EventReport>> {
+) -> ApiResult<Response> {
     let settings = tenant_settings(&state, &caller, &tenant).await?;
     let tenant = settings.tenant.clone();
     if let Event::SipAddressChanged { sip_address, .. } = &mut event {
@@ -102,6 +117,20 @@ pub async fn post_event(
                 ),
             ));
         }
+    }
+    if event.identity().is_none() && prefers_async(&headers) {
+        let spec = JobSpec::Event { event };
+        let job: JobView = submit(&state, &tenant, &spec).await?.into();
+        let location = format!("/v1/tenants/{tenant}/jobs/{}", job.id);
+        let location = HeaderValue::from_str(&location).map_err(|_| {
+            ApiError::bad_request("invalid_tenant", "the tenant id cannot be put in a header")
+        })?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, location)],
+            Json(job),
+        )
+            .into_response());
     }
     let users = match event.identity() {
         Some(identity) => vec![resolve_identity(&state, &tenant, identity).await?],
@@ -156,5 +185,16 @@ pub async fn post_event(
         outcomes,
         omitted_outcomes,
         note,
-    }))
+    })
+    .into_response())
+}
+
+/// Whether the request says `Prefer: respond-async` (RFC 7240), among other preferences.
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|preference| preference.trim().eq_ignore_ascii_case("respond-async"))
 }

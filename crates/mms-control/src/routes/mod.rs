@@ -5,6 +5,7 @@ pub mod config;
 pub mod directory;
 pub mod events;
 pub mod health;
+pub mod jobs;
 pub mod migrations;
 
 use axum::http::{HeaderMap, HeaderValue};

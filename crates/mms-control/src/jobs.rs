@@ -1,0 +1,269 @@
+//! Tenant-wide fan-outs as background jobs (issue 11.6): `POST .../events` with a fan-out event
+//! (T2e bridge number unassigned, T3 tenant-wide grant, the organization URL change) and
+//! `Prefer: respond-async` stores a job and answers 202; the [`JobRunner`] started by `mms api`
+//! / `mms all` carries it out in batches.
+//!
+//! How a job stays exact across crashes and restarts:
+//! - the users are read in one fixed order (sorted by UPN) and the rules decided over them once
+//!   per run: the directory changes the event implies are saved only at the end, so a resumed
+//!   run decides the same verdicts in the same order and skips the `cursor` first ones;
+//! - each user's result is recorded once (`lua/jobs/record.lua`): a user of a re-run batch whose
+//!   result is recorded is skipped, so no counter counts a user twice;
+//! - a user carried out whose result was not recorded yet when the process died is carried out
+//!   again: the queue merges the trigger into the request the first run queued (P1), so the user
+//!   is still queued once; this one user per crash is then counted Merged rather than Queued
+//!   (Queued + Merged stays exact);
+//! - a runner holds a claim on the job, renewed after every batch; a second API process cannot
+//!   take the job until that claim expires (its holder died), so a job never runs twice at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mms_store::{JobClaim, JobCounter, JobId, JobRecord, JobState, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::events::Event;
+use crate::trigger::{carry_out, TriggerResult};
+use crate::{rules, ApiState};
+
+/// What a job does, as stored in its record (JSON, tagged by `Kind`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "Kind")]
+pub enum JobSpec {
+    /// Carry out a fan-out directory event for every user it concerns.
+    #[serde(rename_all = "PascalCase")]
+    Event { event: Event },
+}
+
+impl JobSpec {
+    /// A short name for lists: the event's `Type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobSpec::Event { event } => event.kind(),
+        }
+    }
+}
+
+/// How a [`JobRunner`] paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct JobRunnerOptions {
+    /// Users carried out between two cursor updates.
+    pub batch_users: usize,
+    /// How long a claim holds without renewal; a runner that dies leaves its job for this long
+    /// before another takes it over. Renewed after every batch, so a batch must take less.
+    pub claim: Duration,
+    /// How often the open jobs are looked at when no new job woke the runner.
+    pub poll: Duration,
+}
+
+impl Default for JobRunnerOptions {
+    fn default() -> Self {
+        JobRunnerOptions {
+            batch_users: 500,
+            claim: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why one run of a job stopped.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    /// Redis failed (or the claim was lost): the job stays open and is resumed later.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The job cannot be done as specified (its tenant or bridge is gone, its spec unreadable):
+    /// it ends Failed with this message.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Runs the open jobs of every tenant, one at a time, until its task is aborted.
+#[derive(Clone)]
+pub struct JobRunner {
+    state: ApiState,
+    /// Names this runner in the jobs' claims (unique per runner).
+    owner: String,
+    options: JobRunnerOptions,
+}
+
+impl JobRunner {
+    pub fn new(state: ApiState, options: JobRunnerOptions) -> Self {
+        JobRunner {
+            state,
+            owner: format!("job-runner-{}", uuid::Uuid::new_v4()),
+            options,
+        }
+    }
+
+    /// Run in a task: a round over the open jobs now, then on every new job
+    /// ([`ApiState::job_wake`]) and every `poll`.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let wake: Arc<Notify> = self.state.job_wake.clone();
+            loop {
+                if let Err(error) = self.round().await {
+                    tracing::warn!(%error, "job runner round failed; retrying on the next one");
+                }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(self.options.poll) => {}
+                }
+            }
+        })
+    }
+
+    /// Look at every open job once and run those this runner can claim.
+    pub async fn round(&self) -> Result<(), StoreError> {
+        let store = &self.state.store;
+        for (tenant, job) in store.open_jobs().await? {
+            let Some(record) = store.job(&tenant, &job).await? else {
+                store.forget_open_job(&tenant, &job).await?;
+                continue;
+            };
+            if record.state != JobState::Running {
+                store.forget_open_job(&tenant, &job).await?;
+                continue;
+            }
+            let claim_ms = self.options.claim.as_millis() as u64;
+            let Some(claim) = store
+                .claim_job(&tenant, &job, &self.owner, claim_ms)
+                .await?
+            else {
+                continue; // another runner holds it
+            };
+            self.run_claimed(&claim, record).await?;
+        }
+        Ok(())
+    }
+
+    /// Run one claimed job to its end, or release it after a transient failure.
+    async fn run_claimed(&self, claim: &JobClaim, record: JobRecord) -> Result<(), StoreError> {
+        let store = &self.state.store;
+        match self.run(claim, &record).await {
+            Ok(()) => store.finish_job(claim, JobState::Succeeded, None).await,
+            Err(RunError::Fatal(message)) => {
+                tracing::warn!(job = %claim.job, tenant = %claim.tenant, %message, "job failed");
+                store
+                    .finish_job(claim, JobState::Failed, Some(&message))
+                    .await
+            }
+            Err(RunError::Store(StoreError::JobClaimLost { .. })) => {
+                tracing::info!(job = %claim.job, "job claim lost; the other runner carries on");
+                Ok(())
+            }
+            Err(RunError::Store(error)) => {
+                let message = format!("paused, will resume: {error}");
+                tracing::warn!(job = %claim.job, tenant = %claim.tenant, %error, "job paused");
+                match store.release_job(claim, &message).await {
+                    Ok(()) | Err(StoreError::JobClaimLost { .. }) => Ok(()),
+                    Err(other) => Err(other),
+                }
+            }
+        }
+    }
+
+    async fn run(&self, claim: &JobClaim, record: &JobRecord) -> Result<(), RunError> {
+        let spec: JobSpec = serde_json::from_str(&record.spec).map_err(|e| {
+            RunError::Fatal(format!(
+                "the job's spec does not decode ({e}); post the event again"
+            ))
+        })?;
+        match spec {
+            JobSpec::Event { event } => self.run_event(claim, record, &event).await,
+        }
+    }
+
+    /// The fan-out of `event`, resumed at the record's cursor.
+    async fn run_event(
+        &self,
+        claim: &JobClaim,
+        record: &JobRecord,
+        event: &Event,
+    ) -> Result<(), RunError> {
+        let store: &Store = &self.state.store;
+        let tenant = claim.tenant.as_str();
+        let settings = store
+            .tenant_settings(tenant)
+            .await?
+            .ok_or_else(|| RunError::Fatal(format!("tenant {tenant} no longer exists")))?;
+        let bridge = match event.bridge() {
+            Some(id) => Some(store.bridge(tenant, id).await?.ok_or_else(|| {
+                RunError::Fatal(format!("bridge {id} of tenant {tenant} no longer exists"))
+            })?),
+            None => None,
+        };
+        let mut users = match event.identity() {
+            Some(identity) => {
+                return Err(RunError::Fatal(format!(
+                    "event for {identity} is not a fan-out; post it without Prefer: respond-async"
+                )))
+            }
+            None => store.users(tenant).await?,
+        };
+        // One order on every run: the cursor counts verdicts in it.
+        users.sort_by(|a, b| a.upn.cmp(&b.upn));
+        let decision = rules::decide(event, &settings, &users, bridge.as_ref());
+        let total = decision.verdicts.len() as u64;
+        let delay_ms = self.state.config.queue.coalesce_delay_ms;
+        let claim_ms = self.options.claim.as_millis() as u64;
+        let batch = self.options.batch_users.max(1);
+        let start = (record.cursor.min(total)) as usize;
+        store
+            .advance_job(claim, start as u64, total, claim_ms)
+            .await?;
+        for (index, chunk) in decision.verdicts[start..].chunks(batch).enumerate() {
+            let names: Vec<&str> = chunk.iter().map(|v| v.user.as_str()).collect();
+            let done = store.job_items_done(claim, &names).await?;
+            for (verdict, done) in chunk.iter().zip(done) {
+                if done {
+                    continue;
+                }
+                let outcome = carry_out(store, tenant, event.kind(), verdict, delay_ms).await?;
+                let counter = match outcome.result {
+                    TriggerResult::Queued => JobCounter::Queued,
+                    TriggerResult::Merged => JobCounter::Merged,
+                    TriggerResult::Refused => JobCounter::Refused,
+                    TriggerResult::NotTriggered => JobCounter::Skipped,
+                };
+                store.record_job_item(claim, &verdict.user, counter).await?;
+            }
+            let cursor = start + index * batch + chunk.len();
+            store
+                .advance_job(claim, cursor as u64, total, claim_ms)
+                .await?;
+        }
+        // Last, as the synchronous path does: a run that died before this point decides the same
+        // verdicts again on resume.
+        store
+            .put_users_exclusive(tenant, &decision.user_updates)
+            .await?
+            .map_err(|conflict| RunError::Fatal(conflict.to_string()))?;
+        if let Some(bridge) = &decision.bridge_update {
+            store.put_bridge(bridge).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Store a job for `spec` on `tenant` and wake the runner.
+pub async fn submit(
+    state: &ApiState,
+    tenant: &str,
+    spec: &JobSpec,
+) -> Result<JobRecord, StoreError> {
+    let text = serde_json::to_string(spec).map_err(|source| StoreError::Encode {
+        what: format!("job spec {}", spec.kind()),
+        source,
+    })?;
+    let record = state.store.create_job(tenant, &text).await?;
+    state.job_wake.notify_one();
+    Ok(record)
+}
+
+/// The job's id as a typed value, from a path segment.
+pub fn job_id(segment: &str) -> JobId {
+    JobId(segment.to_string())
+}

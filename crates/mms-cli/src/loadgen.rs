@@ -110,6 +110,10 @@ async fn run_once(
     store
         .create_tenant(&TenantSettings::defaults(tenant))
         .await?;
+    let domain = mms_store::domains::MailDomain::parse("loadgen.example")?;
+    if let Err(taken) = store.claim_domains(tenant, &[domain]).await? {
+        anyhow::bail!("loadgen.example belongs to tenant {}", taken.owner);
+    }
     store.put_bridge(&demo::demo_bridge(tenant)).await?;
     let root = dir.path().join("mailboxes");
     let now = Utc::now();

@@ -15,6 +15,7 @@
 //! `ConnectionManager` reconnects underneath after a Redis restart.
 
 pub mod directory;
+pub mod domains;
 pub mod error;
 pub mod history;
 pub mod keys;

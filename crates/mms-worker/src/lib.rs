@@ -20,6 +20,7 @@
 //! - [`lease_keeper`]: renews the mailbox lease while a migration runs, and says when it is lost.
 //! - [`telemetry`]: metric names and the Prometheus exporter.
 
+pub mod decide;
 pub mod dispatcher;
 pub mod lease_keeper;
 pub mod migration;

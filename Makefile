@@ -54,11 +54,14 @@ bench: deps redis-up
 	$(CARGO) bench -p mms-ical
 	$(CARGO) run --release --bin mms -- loadgen --out bench-results.json
 
-# Fuzz the parser and rewriter (FUZZ_SECS seconds; needs cargo-fuzz and a nightly toolchain when present,
-# otherwise the proptest-on-bytes target runs).
+# Fuzz the parser and rewriter for FUZZ_SECS seconds with the proptest-driven byte fuzzer
+# (crates/mms-ical/tests/fuzz_bytes.rs: random bytes and mutations of the fixtures and the corpus
+# through parse, select, rewrite and build_update). It is not cargo-fuzz: no coverage guidance, but
+# it runs on the stable toolchain with nothing to install.
 FUZZ_SECS ?= 600
 fuzz:
-	$(CARGO) test -p mms-ical --release --test fuzz_bytes -- --ignored --nocapture
+	@echo "fuzz: proptest byte fuzzer (not coverage-guided) for $(FUZZ_SECS) s"
+	FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test -p mms-ical --release --test fuzz_bytes -- --ignored --nocapture
 
 clean:
 	$(CARGO) clean

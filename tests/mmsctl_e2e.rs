@@ -167,6 +167,8 @@ fn config(redis: &RedisServer, smtp: &SmtpSink, mailboxes: &Path) -> MmsConfig {
             password: None,
             timeout_secs: 10,
             ca_file: None,
+            connections: 4,
+            updates: Default::default(),
         },
         ..MmsConfig::default()
     };

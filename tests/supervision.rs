@@ -1,6 +1,7 @@
 //! The tenant supervisor's duties (D1, D2), observed from outside: at most `per_tenant` migrations
-//! of a tenant run at once, a supervisor exists only while its tenant has work, and a burst of
-//! triggers for one user becomes one migration (P1 merge).
+//! of a tenant run at once (and the worker holds no more deliveries than that, D3), a supervisor
+//! exists only while its tenant has work, and a burst of triggers for one user becomes one
+//! migration (P1 merge).
 
 mod common;
 
@@ -33,6 +34,7 @@ async fn embedded(tenant: &str, users: &[String], meetings: usize, per_tenant: u
         },
         mail: MailConfig::Maildir {
             root: dir.path().join("outbox"),
+            updates: Default::default(),
         },
         ..MmsConfig::default()
     };
@@ -93,8 +95,20 @@ async fn a_tenant_runs_at_most_per_tenant_migrations_at_once_and_its_supervisor_
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut max_running = 0;
+    let mut max_pending = 0;
     let mut saw_supervisor = false;
     loop {
+        // D3: the worker takes off the stream only what it can start now; the rest stays ready
+        // for any worker (pending = delivered to a worker and not settled).
+        let pending: u64 = e
+            .store
+            .queue_depth()
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.pending)
+            .sum();
+        max_pending = max_pending.max(pending);
         let rows = e
             .store
             .list_statuses("limit", &StatusFilter::default())
@@ -123,6 +137,10 @@ async fn a_tenant_runs_at_most_per_tenant_migrations_at_once_and_its_supervisor_
     assert_eq!(
         max_running, 1,
         "per_tenant = 1: one migration of the tenant at a time"
+    );
+    assert_eq!(
+        max_pending, 1,
+        "per_tenant = 1: the worker holds one delivery, the other requests stay on the stream"
     );
 
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -67,6 +67,8 @@ impl Stack {
             password: None,
             timeout_secs: 10,
             ca_file: None,
+            connections: 4,
+            updates: Default::default(),
         };
         cfg.queue.coalesce_delay_ms = 0;
         cfg.queue.claim_idle_ms = 3_000;

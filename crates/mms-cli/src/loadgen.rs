@@ -101,6 +101,7 @@ async fn run_once(
     };
     config.mail = MailConfig::Maildir {
         root: dir.path().join("outbox"),
+        updates: Default::default(),
     };
     config.queue.coalesce_delay_ms = 0;
     config.queue.block_ms = 20;

@@ -65,14 +65,19 @@ pub async fn services(config: Arc<MmsConfig>, store: Store) -> anyhow::Result<Se
 
 pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let store = Store::connect(&config.redis_url, &config.namespace)
-        .await
-        .with_context(|| {
+    let store = Store::from_config(&config).await.with_context(|| {
+        if config.redis_cluster_nodes.is_empty() {
             format!(
                 "cannot connect to Redis at {} (set redis_url or MMS_REDIS_URL)",
                 config.redis_url
             )
-        })?;
+        } else {
+            format!(
+                "cannot connect to the Redis Cluster at {} (set redis_cluster_nodes or MMS_REDIS_CLUSTER_NODES)",
+                config.redis_cluster_nodes.join(", ")
+            )
+        }
+    })?;
     let metrics_addr: SocketAddr = config
         .metrics_addr
         .parse()

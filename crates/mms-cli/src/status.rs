@@ -26,7 +26,7 @@ pub struct StatusArgs {
 }
 
 pub async fn run(config: MmsConfig, args: StatusArgs) -> anyhow::Result<()> {
-    let store = Store::connect(&config.redis_url, &config.namespace).await?;
+    let store = Store::from_config(&config).await?;
     let rows = match &args.identity {
         Some(user) => {
             store

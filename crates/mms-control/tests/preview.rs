@@ -45,7 +45,10 @@ impl Fixture {
             let mailbox =
                 mms_mailbox::mailbox_from_config(&MailboxConfig::Vdir { root: mailbox_path }, 4)
                     .expect("vdir mailbox");
-            let sender = mms_mail::sender_from_config(&MailConfig::Maildir { root: outbox_path })
+            let sender = mms_mail::sender_from_config(&MailConfig::Maildir {
+                root: outbox_path,
+                updates: Default::default(),
+            })
                 .expect("maildir outbox");
             let services = Services {
                 store: state.store.clone(),

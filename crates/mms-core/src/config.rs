@@ -15,6 +15,11 @@ use crate::meeting_service::MeetingTemplates;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MmsConfig {
     pub redis_url: String,
+    /// Nodes of a Redis Cluster (`redis://host:port`, a few are enough: the client discovers the
+    /// rest). When set, the store uses the cluster and `redis_url` is ignored. In the environment:
+    /// `MMS_REDIS_CLUSTER_NODES=redis://a:7000,redis://b:7001`.
+    #[serde(default, deserialize_with = "list_or_comma_separated")]
+    pub redis_cluster_nodes: Vec<String>,
     /// Prefix of every Redis key, so that several deployments (or test runs) share one Redis.
     pub namespace: String,
     /// Address the service sends as (`Sender:` and envelope sender; the organizer is `From:`).
@@ -56,7 +61,12 @@ pub enum MailboxConfig {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MailConfig {
     /// Write each message to a Maildir `new/` folder (the embedded outbox).
-    Maildir { root: PathBuf },
+    Maildir {
+        root: PathBuf,
+        /// Who gets an update and how many recipients share one message.
+        #[serde(flatten, default)]
+        updates: UpdatePolicy,
+    },
     Smtp {
         host: String,
         port: u16,
@@ -71,7 +81,56 @@ pub enum MailConfig {
         /// besides the public roots: for a relay whose certificate a private CA signed.
         #[serde(default)]
         ca_file: Option<PathBuf>,
+        /// Connections kept open to the relay and used at once by one process (`mail.connections`,
+        /// default 4). Each carries one message at a time; a broken one is re-opened.
+        #[serde(default = "default_mail_connections")]
+        connections: usize,
+        /// Who gets an update and how many recipients share one message.
+        #[serde(flatten, default)]
+        updates: UpdatePolicy,
     },
+}
+
+fn default_mail_connections() -> usize {
+    4
+}
+
+/// How one meeting's update is addressed (the `mail` keys both transports share).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdatePolicy {
+    /// Recipients per message (`mail.max_recipients_per_message`, default 100). A larger
+    /// meeting's update goes out as several messages, each to a batch of this many attendees:
+    /// relays cap the recipients of one transaction (Postfix's `smtpd_recipient_limit` is 1,000,
+    /// many services take 100 or 500), and each batch's `To:` header stays readable.
+    #[serde(default = "default_max_recipients_per_message")]
+    pub max_recipients_per_message: usize,
+    /// Whether attendees who declined the meeting get the update (`mail.notify_declined`,
+    /// default false: re-inviting people who said no is the vendor's most-heard complaint).
+    /// Their PARTSTAT is kept either way, and the meeting's outcome lists them as not notified.
+    #[serde(default)]
+    pub notify_declined: bool,
+}
+
+fn default_max_recipients_per_message() -> usize {
+    100
+}
+
+impl Default for UpdatePolicy {
+    fn default() -> Self {
+        UpdatePolicy {
+            max_recipients_per_message: default_max_recipients_per_message(),
+            notify_declined: false,
+        }
+    }
+}
+
+impl MailConfig {
+    /// The update policy, whatever the transport.
+    pub fn updates(&self) -> &UpdatePolicy {
+        match self {
+            MailConfig::Maildir { updates, .. } | MailConfig::Smtp { updates, .. } => updates,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,7 +226,11 @@ impl std::fmt::Debug for MailboxConfig {
 impl std::fmt::Debug for MailConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MailConfig::Maildir { root } => f.debug_struct("Maildir").field("root", root).finish(),
+            MailConfig::Maildir { root, updates } => f
+                .debug_struct("Maildir")
+                .field("root", root)
+                .field("updates", updates)
+                .finish(),
             MailConfig::Smtp {
                 host,
                 port,
@@ -176,6 +239,8 @@ impl std::fmt::Debug for MailConfig {
                 password,
                 timeout_secs,
                 ca_file,
+                connections,
+                updates,
             } => f
                 .debug_struct("Smtp")
                 .field("host", host)
@@ -185,6 +250,8 @@ impl std::fmt::Debug for MailConfig {
                 .field("password", &redact(password))
                 .field("timeout_secs", timeout_secs)
                 .field("ca_file", ca_file)
+                .field("connections", connections)
+                .field("updates", updates)
                 .finish(),
         }
     }
@@ -203,6 +270,7 @@ impl Default for MmsConfig {
     fn default() -> Self {
         MmsConfig {
             redis_url: "redis://127.0.0.1:6379/".into(),
+            redis_cluster_nodes: Vec::new(),
             namespace: "mms".into(),
             service_address: "mms@localhost".into(),
             worker_name: None,
@@ -213,6 +281,7 @@ impl Default for MmsConfig {
             },
             mail: MailConfig::Maildir {
                 root: "var/outbox".into(),
+                updates: UpdatePolicy::default(),
             },
             queue: QueueConfig {
                 coalesce_delay_ms: 5_000,
@@ -245,6 +314,29 @@ impl Default for MmsConfig {
             },
         }
     }
+}
+
+/// A list given either as a TOML array or as one comma-separated string (how an environment
+/// variable carries it); blank items are dropped.
+fn list_or_comma_separated<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(items) => items,
+        ListOrText::Text(text) => text.split(',').map(str::to_string).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|item| item.trim().to_string())
+        .filter(|item| !item.is_empty())
+        .collect())
 }
 
 impl MmsConfig {
@@ -322,10 +414,57 @@ mod tests {
         assert!(matches!(cfg.mail, MailConfig::Smtp { ca_file: None, .. }));
     }
 
+    /// The update policy and the pool size have defaults, and a file or the environment
+    /// overrides them under `[mail]` whatever the transport.
+    #[test]
+    fn mail_policy_keys_default_and_override() {
+        let cfg = MmsConfig::default();
+        assert_eq!(cfg.mail.updates().max_recipients_per_message, 100);
+        assert!(!cfg.mail.updates().notify_declined);
+
+        let dir = tempfile_dir("mail-policy");
+        let file = dir.join("mms.toml");
+        std::fs::write(
+            &file,
+            "[mail]\nkind = \"smtp\"\nhost = \"relay\"\nport = 25\ntls = \"none\"\ntimeout_secs = 5\n\
+             connections = 2\nmax_recipients_per_message = 50\nnotify_declined = true\n",
+        )
+        .unwrap();
+        let cfg = MmsConfig::load(Some(&file)).unwrap();
+        assert!(matches!(cfg.mail, MailConfig::Smtp { connections: 2, .. }));
+        assert_eq!(cfg.mail.updates().max_recipients_per_message, 50);
+        assert!(cfg.mail.updates().notify_declined);
+
+        let file = dir.join("smtp-defaults.toml");
+        std::fs::write(
+            &file,
+            "[mail]\nkind = \"smtp\"\nhost = \"relay\"\nport = 25\ntls = \"none\"\ntimeout_secs = 5\n",
+        )
+        .unwrap();
+        let cfg = MmsConfig::load(Some(&file)).unwrap();
+        assert!(matches!(cfg.mail, MailConfig::Smtp { connections: 4, .. }));
+        assert_eq!(cfg.mail.updates(), &UpdatePolicy::default());
+    }
+
     fn tempfile_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("mms-config-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// `redis_cluster_nodes` reads as a TOML array and as one comma-separated string (the form
+    /// `MMS_REDIS_CLUSTER_NODES` takes); absent means a single server.
+    #[test]
+    fn cluster_nodes_read_as_a_list_or_comma_separated() {
+        let dir = tempfile_dir("cluster-nodes");
+        let list = dir.join("list.toml");
+        std::fs::write(&list, "redis_cluster_nodes = [\"redis://a:7000\", \"redis://b:7001\"]\n").unwrap();
+        let text = dir.join("text.toml");
+        std::fs::write(&text, "redis_cluster_nodes = \"redis://a:7000, redis://b:7001,\"\n").unwrap();
+        let expected = vec!["redis://a:7000".to_string(), "redis://b:7001".to_string()];
+        assert_eq!(MmsConfig::load(Some(&list)).unwrap().redis_cluster_nodes, expected);
+        assert_eq!(MmsConfig::load(Some(&text)).unwrap().redis_cluster_nodes, expected);
+        assert!(MmsConfig::default().redis_cluster_nodes.is_empty());
     }
 
     #[test]
@@ -347,6 +486,8 @@ mod tests {
             password: Some("smtp-password".into()),
             timeout_secs: 5,
             ca_file: None,
+            connections: 4,
+            updates: UpdatePolicy::default(),
         };
         let shown = format!("{cfg:?}");
         for secret in ["operator-secret-token", "dav-password", "smtp-password"] {

@@ -26,4 +26,4 @@ pub use model::{
     MeetingOutcome, MeetingOutcomeKind, MigrationRequest, MigrationState, MigrationStatus,
     MigrationType, SourceMeetingType, TargetMeetingType, Trigger,
 };
-pub use send::{OutgoingMessage, SendError, Sender};
+pub use send::{OutgoingMessage, RecipientRefusal, SendError, SendReport, Sender};

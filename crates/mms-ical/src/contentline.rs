@@ -7,9 +7,12 @@
 //! rewrites (P4), so this layer only splits the input into content lines (RFC 5545 3.1), groups
 //! them by BEGIN/END, and re-serializes untouched lines from their raw bytes. Names, parameters and
 //! values are read on demand from the unfolded line; a property the rewriter replaces is folded
-//! anew at 75 octets, never inside a UTF-8 sequence.
+//! anew at 75 octets, never inside a UTF-8 sequence. Edits ([`Component::set_property`],
+//! [`Component::edit_properties`]) compare the old and new line by meaning (`crate::meaning`),
+//! so a property a server re-spelled is not "changed" by writing it back in MMS's spelling.
 
 use crate::error::IcalError;
+use crate::meaning::same_meaning;
 
 /// Limits that keep hostile or runaway input from costing unbounded memory or time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +160,14 @@ impl ContentLine {
             key.eq_ignore_ascii_case(name)
                 .then(|| first_param_value(value))
         })
+    }
+
+    /// Every parameter in written order, as (name as written, value section as written: quotes
+    /// and commas included). A parameter without `=` has an empty value.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        let name_end = self.unfolded.find([';', ':']).unwrap_or(self.colon);
+        split_params(&self.unfolded[name_end..self.colon])
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
     }
 }
 
@@ -515,10 +526,11 @@ impl Component {
     }
 
     /// Sets the first `name` property to `line`, or inserts `line` after the last property when
-    /// there is none. Returns whether the unfolded text changed.
+    /// there is none. Returns whether the meaning changed: an existing property that says the
+    /// same as `line` in another spelling ([`same_meaning`]) keeps its bytes.
     pub fn set_property(&mut self, name: &str, line: ContentLine) -> bool {
         match self.property_slot(name) {
-            Some(existing) if existing.unfolded() == line.unfolded() => false,
+            Some(existing) if same_meaning(existing, &line) => false,
             Some(existing) => {
                 *existing = line;
                 true
@@ -540,8 +552,10 @@ impl Component {
         self.entries.insert(at, Entry::Property(line));
     }
 
-    /// Applies `edit` to every property: `Keep`, `Replace` it, or `Remove` it; lines inserted
-    /// with `ReplaceWith` take the place of the property. Returns whether anything changed.
+    /// Applies `edit` to every property: [`Edit::Keep`] it, or [`Edit::Replace`] it by zero or
+    /// more lines, which take its place (zero lines remove it). Returns whether the meaning
+    /// changed: a property replaced by one line that says the same ([`same_meaning`]) keeps its
+    /// bytes and does not count as a change.
     pub fn edit_properties(&mut self, mut edit: impl FnMut(&ContentLine) -> Edit) -> bool {
         let mut changed = false;
         let old = std::mem::take(&mut self.entries);
@@ -550,7 +564,7 @@ impl Component {
                 Entry::Property(p) => match edit(&p) {
                     Edit::Keep => self.entries.push(Entry::Property(p)),
                     Edit::Replace(lines) => {
-                        let same = lines.len() == 1 && lines[0].unfolded() == p.unfolded();
+                        let same = lines.len() == 1 && same_meaning(&lines[0], &p);
                         if same {
                             self.entries.push(Entry::Property(p));
                         } else {

@@ -422,6 +422,7 @@ pub const LOCATION_PLACEHOLDERS: &[(&str, OnlineMeetingKind)] = &[
     ("microsoft teams meeting", OnlineMeetingKind::Teams),
     ("skype meeting", OnlineMeetingKind::SfB),
     ("skype for business meeting", OnlineMeetingKind::SfB),
+    ("lync meeting", OnlineMeetingKind::SfB),
 ];
 
 /// Collects the online-meeting evidence of one VEVENT.

@@ -63,4 +63,10 @@ pub enum IcalError {
     },
     #[error("could not build the update message: {0}")]
     Message(String),
+    #[error("{key} is {value}: set it to {expected}")]
+    InvalidSetting {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }

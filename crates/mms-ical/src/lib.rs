@@ -3,8 +3,8 @@
 //!
 //! The worker calls four functions, in order, for each resource of the organizer's mailbox:
 //! [`select`] (migrate or skip, with a reason), [`rewrite`] (new coordinates in; the new resource
-//! and whether anything changed out), then, when it changed and was saved, [`build_update`] (the
-//! message to every attendee). [`Limits`] bounds what one resource may cost.
+//! and whether anything changed out), then, when it changed and was saved, [`build_updates`] (the
+//! messages to the attendees, in batches). [`Limits`] bounds what one resource may cost.
 //!
 //! # Why a content-line layer of our own
 //!
@@ -27,6 +27,14 @@
 //! (with `chrono-tz` zones), MIME is lettre's builder. For every file of the ics-collective corpus
 //! that parses, `serialize(parse(x)) == x` byte for byte, with no normalisation at all.
 //!
+//! # "Already migrated" is decided by meaning
+//!
+//! Servers store a meeting in their own spelling (parameters sorted or quoted, TEXT escaped
+//! differently, refolded, properties reordered). A rewrite compares every property it would
+//! write with the one in place by meaning ([`meaning`]: RFC 5545's case, escaping and set rules),
+//! so a meeting MMS migrated before, as any server stored it, comes back unchanged, with its
+//! SEQUENCE and bytes, and no second update is sent.
+//!
 //! # Time zones
 //!
 //! TZIDs are IANA names, Windows names (mapped to IANA), or resolved from the resource's own
@@ -37,6 +45,8 @@ pub mod contentline;
 pub mod detect;
 pub mod error;
 pub mod imip;
+pub mod meaning;
+pub mod message;
 pub mod render;
 pub mod rewrite;
 pub mod select;
@@ -48,7 +58,7 @@ use mms_core::{Coordinates, SourceMeetingType};
 
 pub use contentline::{Document, Limits};
 pub use error::IcalError;
-pub use imip::build_update;
+pub use imip::{build_updates, NotNotified, NotNotifiedReason, UpdateContext, UpdatePlan};
 pub use select::{Selected, Selection, Skip, SkipReason};
 
 /// The resource as text: iCalendar is UTF-8 (RFC 5545 3.1.4); anything else is a typed error.
@@ -88,6 +98,8 @@ pub fn select_with(
 pub struct Rewritten {
     /// The new resource; byte-identical to the input when `changed` is false.
     pub ics: String,
+    /// Whether any event changed in meaning ([`meaning`]): false for a meeting that already
+    /// carries the target coordinates in any server's spelling, so nothing is saved or sent.
     pub changed: bool,
     pub uid: String,
     /// SEQUENCE of the master event after the rewrite.

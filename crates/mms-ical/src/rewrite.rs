@@ -5,6 +5,11 @@
 //! mapped back to the raw value, so the organizer's text before and after it keeps its exact
 //! bytes. Only an event whose content changed gets SEQUENCE raised and DTSTAMP / LAST-MODIFIED
 //! set: rewriting with the coordinates already in place changes nothing at all.
+//!
+//! "Changed" means changed in meaning (`crate::meaning`): a meeting that already carries the
+//! target block, in whatever spelling its CalDAV server stored it (parameters reordered,
+//! re-cased or quoted, TEXT escaped differently, refolded, other line ends, properties
+//! reordered), is not changed, keeps its SEQUENCE and its bytes, and gets no second update.
 
 use chrono::{DateTime, Utc};
 use mms_core::{Coordinates, OnlineMeetingKind};
@@ -15,16 +20,23 @@ use crate::detect::{
     LOCATION_PLACEHOLDERS,
 };
 use crate::error::IcalError;
+use crate::meaning::same_meanings;
 use crate::render::{heading, html_block, location_placeholder, tel_uri, text_block};
 use crate::select::sequence_of;
 use crate::text::{escape, unescape, Unescaped};
 
-/// Properties that describe the old online meeting and have no meaning for the new one.
+/// Properties that describe the old online meeting and have no meaning for the new one: the
+/// old Teams meeting's thread and tenant ids, the old SfB conference's focus URI and its dial-in
+/// details. MMS has no values of these kinds for the new meeting (its coordinates hold a join
+/// URL, ids and numbers), so they are removed rather than left pointing at the old meeting.
 const STALE_MEETING_PROPERTIES: &[&str] = &[
     "X-MICROSOFT-SKYPETEAMSPROPERTIES",
     "X-MICROSOFT-ONLINEMEETINGCONFLINK",
     "X-MICROSOFT-ONLINEMEETINGINFORMATION",
 ];
+
+/// The property Outlook reads to show its "Join Teams meeting" button.
+const TEAMS_URL_PROPERTY: &str = "X-MICROSOFT-SKYPETEAMSMEETINGURL";
 
 /// Rewrites one VEVENT; returns whether its content changed (before SEQUENCE and stamps).
 pub fn rewrite_event(
@@ -56,7 +68,10 @@ pub fn rewrite_event(
             line_ending,
         );
     }
-    changed |= event.edit_properties(|p| edit_property(p, coords, &old_urls, line_ending));
+    let mut teams_url_present = event.property(TEAMS_URL_PROPERTY).is_some();
+    changed |= event.edit_properties(|p| {
+        edit_property(p, coords, &old_urls, &mut teams_url_present, line_ending)
+    });
     changed |= rewrite_conference(event, coords, &old_urls, line_ending);
     if changed {
         let sequence = sequence_of(event)?.saturating_add(1);
@@ -166,11 +181,22 @@ fn insert_block(raw: &str, text: &str, block: &str, html: bool) -> String {
     }
 }
 
-/// LOCATION, URL and the X-MICROSOFT-* meeting properties.
+/// LOCATION, URL and the X-MICROSOFT-* meeting properties, made to name the new platform:
+///
+/// - LOCATION and X-MICROSOFT-LOCATIONDISPLAYNAME that only held the old platform's name
+///   ("Skype Meeting") name the new one ("Microsoft Teams Meeting"); otherwise only the old join
+///   URLs in them are replaced (a room name stays);
+/// - URL and X-MICROSOFT-ONLINEMEETINGEXTERNALLINK get the new join URL for the old one;
+/// - X-MICROSOFT-SKYPETEAMSMEETINGURL holds the new join URL when the meeting goes to Teams and
+///   is removed when it goes to SfB; an SfB meeting's X-MICROSOFT-ONLINEMEETINGCONFLINK moving to
+///   Teams becomes that property (in its place) when the event has none, so Outlook shows its
+///   join button for the new meeting;
+/// - the other old-meeting properties ([`STALE_MEETING_PROPERTIES`]) are removed.
 fn edit_property(
     property: &ContentLine,
     coords: &Coordinates,
     old_urls: &[String],
+    teams_url_present: &mut bool,
     line_ending: &str,
 ) -> Edit {
     let value = property.value();
@@ -178,8 +204,9 @@ fn edit_property(
         Some(line) => Edit::Replace(vec![line]),
         None => Edit::Keep,
     };
+    let teams = coords.kind == OnlineMeetingKind::Teams;
     match property.name() {
-        "LOCATION" => {
+        "LOCATION" | "X-MICROSOFT-LOCATIONDISPLAYNAME" => {
             let lower = unescape(value).trim().to_lowercase();
             if LOCATION_PLACEHOLDERS.iter().any(|(p, _)| *p == lower) {
                 replace(&escape(location_placeholder(coords.kind)))
@@ -190,10 +217,17 @@ fn edit_property(
         "URL" | "X-MICROSOFT-ONLINEMEETINGEXTERNALLINK" => {
             replace(&replace_urls(value, old_urls, &coords.join_url))
         }
-        "X-MICROSOFT-SKYPETEAMSMEETINGURL" if coords.kind == OnlineMeetingKind::Teams => {
-            replace(&coords.join_url)
+        TEAMS_URL_PROPERTY if teams => replace(&coords.join_url),
+        TEAMS_URL_PROPERTY => Edit::Replace(Vec::new()),
+        "X-MICROSOFT-ONLINEMEETINGCONFLINK" if teams && !*teams_url_present => {
+            *teams_url_present = true;
+            Edit::Replace(vec![ContentLine::new(
+                TEAMS_URL_PROPERTY,
+                "",
+                &coords.join_url,
+                line_ending,
+            )])
         }
-        "X-MICROSOFT-SKYPETEAMSMEETINGURL" => Edit::Replace(Vec::new()),
         name if STALE_MEETING_PROPERTIES.contains(&name) => Edit::Replace(Vec::new()),
         _ => Edit::Keep,
     }
@@ -251,16 +285,16 @@ fn rewrite_conference(
                 "VALUE=URI;FEATURE=PHONE;LABEL={}",
                 param_value(&number.label)
             ),
-            &tel_uri(&number.number, coords.conference_id.as_deref()),
+            &conference_tel_uri(&number.number, coords.conference_id.as_deref()),
             line_ending,
         ));
     }
+    // Servers reorder CONFERENCE lines and their parameters: the old lines that already say
+    // what the replacement says, in any order and spelling, stay as they are.
+    if same_meanings(event.properties().filter(|p| is_old(p)), &replacement) {
+        return false;
+    }
     let mut pending = Some(replacement);
-    let before: Vec<String> = event
-        .properties()
-        .filter(|p| p.name() == "CONFERENCE")
-        .map(|p| p.unfolded().to_string())
-        .collect();
     event.edit_properties(|p| match (is_old(p), pending.take()) {
         (true, Some(lines)) => Edit::Replace(lines),
         (true, None) => Edit::Replace(Vec::new()),
@@ -269,12 +303,18 @@ fn rewrite_conference(
             Edit::Keep
         }
     });
-    let after: Vec<&str> = event
-        .properties()
-        .filter(|p| p.name() == "CONFERENCE")
-        .map(|p| p.unfolded())
-        .collect();
-    before != after
+    true
+}
+
+/// The `tel:` URI of a CONFERENCE property: [`tel_uri`] with its pause commas percent-encoded.
+///
+/// CONFERENCE is a URI, where a bare `,` is legal, but Radicale (vobject 0.9.9) reads it as a
+/// list separator and stores only what comes before the first comma: `tel:+12065550134,,731204558%23`
+/// came back as `tel:+12065550134` (seen against the real server, `tests/fixtures/stored/`), so
+/// every later run saw a changed meeting and mailed everyone again. `%2C` dials the same (dialers
+/// percent-decode a tel URI, as they already must for the `%23` of the conference id's `#`).
+fn conference_tel_uri(number: &str, conference_id: Option<&str>) -> String {
+    tel_uri(number, conference_id).replace(',', "%2C")
 }
 
 /// A parameter value, quoted when it holds `:`, `;` or `,` (RFC 5545 3.2; `"` cannot appear).

@@ -6,9 +6,9 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::{fixtures_dir, now, sfb_coords, teams_coords, ORGANIZER, SERVICE};
+use common::{fixtures_dir, now, sfb_coords, teams_coords, update_context, ORGANIZER, SERVICE};
 use mms_core::SourceMeetingType;
-use mms_ical::{build_update, detect, rewrite, select, Selected, SkipReason};
+use mms_ical::{build_updates, detect, rewrite, select, Selected, SkipReason};
 
 fn fixture(name: &str) -> String {
     let path = fixtures_dir().join(name);
@@ -252,15 +252,18 @@ fn three_hundred_attendees_are_migrated_and_all_get_the_update() {
     };
     assert_eq!(selection.attendees, 300);
     let rewritten = rewrite(&ics, &teams_coords(), now()).unwrap();
-    let message = build_update(&rewritten.ics, ORGANIZER, SERVICE).unwrap();
-    assert_eq!(message.recipients.len(), 300);
+    let plan = build_updates(&rewritten.ics, &update_context(ORGANIZER)).unwrap();
+    assert_eq!(plan.recipient_count(), 300);
+    assert_eq!(plan.batches.len(), 3, "batches of mail.max_recipients_per_message = 100");
 }
 
 #[test]
 fn the_update_is_an_imip_request_on_behalf_of_the_organizer() {
     let rewritten = rewrite(&fixture("non_ascii.ics"), &teams_coords(), now()).unwrap();
-    let message = build_update(&rewritten.ics, ORGANIZER, SERVICE).unwrap();
-    let again = build_update(&rewritten.ics, ORGANIZER, SERVICE).unwrap();
+    let mut plan = build_updates(&rewritten.ics, &update_context(ORGANIZER)).unwrap();
+    let mut again = build_updates(&rewritten.ics, &update_context(ORGANIZER)).unwrap();
+    assert_eq!(plan.batches.len(), 1);
+    let (message, again) = (plan.batches.remove(0), again.batches.remove(0));
     assert_eq!(
         message.message_id, again.message_id,
         "a resend carries the same Message-ID"
@@ -270,7 +273,7 @@ fn the_update_is_an_imip_request_on_behalf_of_the_organizer() {
         vec!["soren@fabrikam.dk", "yamada@fabrikam.jp"]
     );
     assert_eq!(message.envelope_from, SERVICE);
-    let raw = String::from_utf8(message.raw.clone()).expect("the message is 7-bit/UTF-8 text");
+    let raw = String::from_utf8(message.raw()).expect("the message is 7-bit/UTF-8 text");
     assert!(raw.contains(&format!("Message-ID: <{}>", message.message_id)));
     assert!(
         raw.contains("From: =?utf-8?") || raw.contains("From: \"Sherman, J"),
@@ -323,4 +326,128 @@ fn base64_decode(text: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The raw ATTENDEE lines of every component, in order.
+fn attendee_lines(ics: &str) -> Vec<String> {
+    fn collect(component: &mms_ical::contentline::Component, out: &mut Vec<String>) {
+        out.extend(
+            component
+                .properties()
+                .filter(|p| p.name() == "ATTENDEE")
+                .map(|p| p.raw().to_string()),
+        );
+        for sub in component.components() {
+            collect(sub, out);
+        }
+    }
+    let mut doc = mms_ical::Document::parse(ics).expect("parses");
+    let mut out = Vec::new();
+    doc.with_root(|root| collect(root, &mut out))
+        .expect("a calendar");
+    out
+}
+
+/// Issue 7.10: every PARTSTAT (and RSVP, ROLE, CN, ...) is kept: a rewrite never touches an
+/// ATTENDEE line, byte for byte, whatever the fixture and the target platform.
+#[test]
+fn a_rewrite_never_touches_attendee_lines() {
+    let mut declined = 0;
+    for name in FIXTURES {
+        let ics = fixture(name);
+        let before = attendee_lines(&ics);
+        declined += before
+            .iter()
+            .filter(|l| l.contains("PARTSTAT=DECLINED"))
+            .count();
+        for coords in [teams_coords(), sfb_coords()] {
+            let out = rewrite(&ics, &coords, now()).unwrap();
+            assert_eq!(attendee_lines(&out.ics), before, "{name}");
+        }
+    }
+    assert!(declined > 0, "the fixtures must hold a declined attendee");
+}
+
+/// The value of the first `name` property of the master event, unfolded and unescaped.
+fn master_value(ics: &str, name: &str) -> Option<String> {
+    let doc = mms_ical::Document::parse(ics).unwrap();
+    let event = doc.calendar()?.master_event()?;
+    event
+        .property(name)
+        .map(|p| mms_ical::text::unescape(p.value()))
+}
+
+/// Issue 7.11: after a move, Outlook's vendor properties name the new platform and carry its
+/// join URL; nothing still says "Skype Meeting" after a move to Teams, or points at Teams after
+/// a move to SfB.
+#[test]
+fn vendor_properties_follow_the_platform() {
+    let to_teams = rewrite(&fixture("sfb_outlook.ics"), &teams_coords(), now())
+        .unwrap()
+        .ics;
+    assert_eq!(
+        master_value(&to_teams, "X-MICROSOFT-LOCATIONDISPLAYNAME").as_deref(),
+        Some("Microsoft Teams Meeting")
+    );
+    assert_eq!(
+        master_value(&to_teams, "LOCATION").as_deref(),
+        Some("Microsoft Teams Meeting")
+    );
+    assert_eq!(
+        master_value(&to_teams, "X-MICROSOFT-SKYPETEAMSMEETINGURL"),
+        Some(teams_coords().join_url)
+    );
+    for gone in [
+        "X-MICROSOFT-ONLINEMEETINGCONFLINK",
+        "X-MICROSOFT-ONLINEMEETINGINFORMATION",
+    ] {
+        assert_eq!(master_value(&to_teams, gone), None, "{gone}");
+    }
+    let unfolded = to_teams.replace("\r\n ", "");
+    assert!(!unfolded.contains("Skype Meeting"), "{unfolded}");
+
+    let to_sfb = rewrite(&fixture("teams_outlook.ics"), &sfb_coords(), now())
+        .unwrap()
+        .ics;
+    assert_eq!(
+        master_value(&to_sfb, "X-MICROSOFT-LOCATIONDISPLAYNAME").as_deref(),
+        Some("Skype Meeting")
+    );
+    assert_eq!(
+        master_value(&to_sfb, "LOCATION").as_deref(),
+        Some("Skype Meeting")
+    );
+    for gone in [
+        "X-MICROSOFT-SKYPETEAMSMEETINGURL",
+        "X-MICROSOFT-SKYPETEAMSPROPERTIES",
+    ] {
+        assert_eq!(master_value(&to_sfb, gone), None, "{gone}");
+    }
+    let unfolded = to_sfb.replace("\r\n ", "");
+    assert!(!unfolded.contains("Teams"), "{unfolded}");
+
+    // Lync 2013 wrote "Lync Meeting": a name of the old platform too.
+    let lync = fixture("sfb_outlook.ics").replace(
+        "LOCATION;LANGUAGE=en-US:Skype Meeting",
+        "LOCATION;LANGUAGE=en-US:Lync Meeting",
+    );
+    assert!(lync.contains("Lync Meeting"));
+    let lync_to_teams = rewrite(&lync, &teams_coords(), now()).unwrap().ics;
+    assert_eq!(
+        master_value(&lync_to_teams, "LOCATION").as_deref(),
+        Some("Microsoft Teams Meeting")
+    );
+
+    // Teams to Teams (a new bridge): the Teams URL property follows the new meeting.
+    let moved = rewrite(&fixture("teams_outlook.ics"), &teams_coords(), now())
+        .unwrap()
+        .ics;
+    assert_eq!(
+        master_value(&moved, "X-MICROSOFT-SKYPETEAMSMEETINGURL"),
+        Some(teams_coords().join_url)
+    );
+    assert_eq!(
+        master_value(&moved, "X-MICROSOFT-LOCATIONDISPLAYNAME").as_deref(),
+        Some("Microsoft Teams Meeting")
+    );
 }

@@ -1,7 +1,8 @@
 //! Outgoing mail: the two real implementations of [`mms_core::Sender`] (P5).
 //!
-//! - [`SmtpSender`]: hands each iMIP message to an SMTP relay (lettre; plain, STARTTLS or TLS
-//!   trusting the public roots plus an optional private CA file, optional credentials).
+//! - [`SmtpSender`]: hands each iMIP message to an SMTP relay over a small pool of connections
+//!   (lettre; plain, STARTTLS or TLS trusting the public roots plus an optional private CA file,
+//!   optional credentials), reporting each recipient the relay refused.
 //! - [`MaildirSender`]: the embedded outbox, one file per message in a Maildir `new/` folder.
 //!
 //! [`sender_from_config`] picks one from the `mail` section of the configuration.
@@ -16,7 +17,7 @@ use mms_core::config::MailConfig;
 use mms_core::Sender;
 
 pub use maildir::MaildirSender;
-pub use smtp::{SmtpSender, SmtpTls};
+pub use smtp::{SmtpSender, SmtpTls, DEFAULT_CONNECTIONS};
 
 /// The `mail` configuration cannot be used; the message names the key to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,7 +29,7 @@ pub enum MailConfigError {
 /// The sender the configuration describes.
 pub fn sender_from_config(cfg: &MailConfig) -> Result<Arc<dyn Sender>, MailConfigError> {
     match cfg {
-        MailConfig::Maildir { root } => Ok(Arc::new(MaildirSender::new(root.clone()))),
+        MailConfig::Maildir { root, .. } => Ok(Arc::new(MaildirSender::new(root.clone()))),
         MailConfig::Smtp {
             host,
             port,
@@ -37,6 +38,8 @@ pub fn sender_from_config(cfg: &MailConfig) -> Result<Arc<dyn Sender>, MailConfi
             password,
             timeout_secs,
             ca_file,
+            connections,
+            ..
         } => {
             let tls = SmtpTls::parse(tls)?;
             let credentials = match (username, password) {
@@ -48,13 +51,14 @@ pub fn sender_from_config(cfg: &MailConfig) -> Result<Arc<dyn Sender>, MailConfi
                     ))
                 }
             };
-            Ok(Arc::new(SmtpSender::new(
+            Ok(Arc::new(SmtpSender::with_connections(
                 host,
                 *port,
                 tls,
                 credentials,
                 std::time::Duration::from_secs(*timeout_secs),
                 ca_file.as_deref(),
+                *connections,
             )?))
         }
     }

@@ -5,12 +5,12 @@ use mms_core::{OutgoingMessage, SendError, Sender};
 use mms_mail::{sender_from_config, MaildirSender};
 
 fn message(id: &str, body: &str) -> OutgoingMessage {
-    OutgoingMessage {
-        message_id: id.into(),
-        envelope_from: "mms@example.com".into(),
-        recipients: vec!["bob@example.com".into()],
-        raw: format!("Message-ID: <{id}>\r\nSubject: x\r\n\r\n{body}\r\n").into_bytes(),
-    }
+    OutgoingMessage::from_raw(
+        id,
+        "mms@example.com",
+        vec!["bob@example.com".into()],
+        format!("Message-ID: <{id}>\r\nSubject: x\r\n\r\n{body}\r\n").into_bytes(),
+    )
 }
 
 fn files(dir: &std::path::Path) -> Vec<String> {
@@ -27,6 +27,7 @@ async fn each_message_lands_in_new_once() {
     let root = tempfile::tempdir().unwrap();
     let outbox = sender_from_config(&MailConfig::Maildir {
         root: root.path().to_path_buf(),
+        updates: Default::default(),
     })
     .unwrap();
     let first = message("a@mms", "first");
@@ -40,7 +41,7 @@ async fn each_message_lands_in_new_once() {
     let name = MaildirSender::file_name("a@mms");
     assert_eq!(
         std::fs::read(root.path().join("new").join(&name)).unwrap(),
-        first.raw
+        first.raw()
     );
     assert!(
         files(&root.path().join("tmp")).is_empty(),

@@ -12,12 +12,12 @@ fn message() -> OutgoingMessage {
 Message-ID: <upd-1@mms.example.com>\r\nSubject: Updated: weekly\r\nMIME-Version: 1.0\r\n\
 Content-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\n\
 SUMMARY:R\u{e9}union \u{2014} .dot line follows\r\n.\r\nEND:VCALENDAR\r\n";
-    OutgoingMessage {
-        message_id: "upd-1@mms.example.com".into(),
-        envelope_from: "mms@example.com".into(),
-        recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
-        raw: raw.as_bytes().to_vec(),
-    }
+    OutgoingMessage::from_raw(
+        "upd-1@mms.example.com",
+        "mms@example.com",
+        vec!["bob@example.com".into(), "carol@example.com".into()],
+        raw.as_bytes().to_vec(),
+    )
 }
 
 fn sender(port: u16) -> SmtpSender {
@@ -43,6 +43,8 @@ async fn the_message_arrives_byte_for_byte_with_its_envelope() {
         password: None,
         timeout_secs: 10,
         ca_file: None,
+        connections: 4,
+        updates: Default::default(),
     };
     let sender = sender_from_config(&cfg).unwrap();
     let msg = message();
@@ -55,7 +57,8 @@ async fn the_message_arrives_byte_for_byte_with_its_envelope() {
         vec!["bob@example.com", "carol@example.com"]
     );
     assert_eq!(
-        received[0].data, msg.raw,
+        received[0].data,
+        msg.raw(),
         "the relay must get the message exactly as built"
     );
 }
@@ -89,23 +92,34 @@ async fn an_unreachable_relay_is_transient() {
     );
 }
 
+/// An address that is not one is refused for that recipient alone (as a relay's 5xx would
+/// be); a message with no recipient at all is a permanent error and nothing is sent.
 #[tokio::test]
-async fn a_bad_address_or_no_recipient_is_permanent_and_sends_nothing() {
+async fn a_bad_address_is_refused_alone_and_no_recipient_is_permanent() {
     let sink = SmtpSink::start().await;
     let mut bad = message();
     bad.recipients.push("not an address".into());
-    let err = sender(sink.port).send(&bad).await.unwrap_err();
-    assert!(
-        matches!(&err, SendError::Permanent(m) if m.contains("not an address")),
-        "{err:?}"
+    let report = sender(sink.port).send(&bad).await.unwrap();
+    assert_eq!(report.refused.len(), 1, "{report:?}");
+    assert_eq!(report.refused[0].recipient, "not an address");
+    assert!(report.refused[0].permanent);
+    assert!(report.refused[0].reply.contains("not a valid mail address"));
+    assert_eq!(
+        sink.messages()[0].rcpt_to,
+        vec!["bob@example.com", "carol@example.com"]
     );
+
     let mut none = message();
     none.recipients.clear();
     assert!(matches!(
         sender(sink.port).send(&none).await,
         Err(SendError::Permanent(_))
     ));
-    assert!(sink.messages().is_empty());
+    let mut only_bad = message();
+    only_bad.recipients = vec!["still not one".into()];
+    let report = sender(sink.port).send(&only_bad).await.unwrap();
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(sink.messages().len(), 1, "nothing more was sent");
 }
 
 #[test]
@@ -118,6 +132,8 @@ fn a_bad_configuration_says_what_to_fix() {
         password: None,
         timeout_secs: 10,
         ca_file: None,
+        connections: 4,
+        updates: Default::default(),
     };
     let err = sender_from_config(&cfg("ssl", None)).err().unwrap();
     assert!(err.to_string().contains("mail.tls"), "{err}");

@@ -19,12 +19,12 @@ fn message() -> OutgoingMessage {
 Message-ID: <tls-1@mms.example.com>\r\nSubject: Updated: weekly\r\nMIME-Version: 1.0\r\n\
 Content-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\n\
 SUMMARY:R\u{e9}union \u{2014} .dot line follows\r\n.\r\nEND:VCALENDAR\r\n";
-    OutgoingMessage {
-        message_id: "tls-1@mms.example.com".into(),
-        envelope_from: "mms@example.com".into(),
-        recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
-        raw: raw.as_bytes().to_vec(),
-    }
+    OutgoingMessage::from_raw(
+        "tls-1@mms.example.com",
+        "mms@example.com",
+        vec!["bob@example.com".into(), "carol@example.com".into()],
+        raw.as_bytes().to_vec(),
+    )
 }
 
 /// A sink with `tls`, serving `certs`, requiring AUTH as USER / PASSWORD.
@@ -48,6 +48,8 @@ fn sender(port: u16, tls: &str, password: &str, ca_file: Option<&Path>) -> Arc<d
         password: Some(password.into()),
         timeout_secs: 10,
         ca_file: ca_file.map(Path::to_path_buf),
+        connections: 4,
+        updates: Default::default(),
     };
     sender_from_config(&cfg).unwrap()
 }
@@ -58,7 +60,8 @@ fn assert_delivered_as_sent(sink: &SmtpSink, sent: &OutgoingMessage) {
     assert_eq!(received[0].mail_from, sent.envelope_from);
     assert_eq!(received[0].rcpt_to, sent.recipients);
     assert_eq!(
-        received[0].data, sent.raw,
+        received[0].data,
+        sent.raw(),
         "the relay must get the message exactly as built"
     );
 }
@@ -165,6 +168,8 @@ fn a_bad_ca_file_says_what_to_fix() {
             password: None,
             timeout_secs: 10,
             ca_file: Some(ca_file.to_path_buf()),
+            connections: 4,
+            updates: Default::default(),
         })
     };
     let missing = dir.path().join("missing.pem");
@@ -206,6 +211,8 @@ async fn starttls_against_an_implicit_tls_port_is_abandoned_as_transient() {
         password: Some(PASSWORD.into()),
         timeout_secs: 1,
         ca_file: Some(certs.ca_file.clone()),
+        connections: 4,
+        updates: Default::default(),
     };
     let err = sender_from_config(&cfg)
         .unwrap()

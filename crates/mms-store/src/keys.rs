@@ -34,6 +34,19 @@ impl Keys {
     pub fn tenants(&self) -> String {
         format!("{{{}}}:tenants", self.ns)
     }
+    /// SET of tenant ids with work: something ready or pending on the stream, or waiting in the
+    /// delayed set. The poll round walks this, not [`Keys::tenants`], so its cost follows the
+    /// tenants with work. Added to before and after a tenant gets work, removed (and re-checked)
+    /// when its stream and delayed set are empty (`queue.rs`).
+    pub fn active_tenants(&self) -> String {
+        format!("{{{}}}:active", self.ns)
+    }
+    /// STREAM (capped) of wake-ups: one entry per enqueue, naming the tenant. Idle workers block
+    /// on it (XREAD BLOCK), so a request starts at once instead of on the next poll round; one
+    /// key, so it works on Redis Cluster where one XREADGROUP cannot span the tenants' slots.
+    pub fn wake(&self) -> String {
+        format!("{{{}}}:wake", self.ns)
+    }
     /// HASH sha256(token) -> JSON role.
     pub fn tokens(&self) -> String {
         format!("{{{}}}:tokens", self.ns)
@@ -166,5 +179,7 @@ mod tests {
             assert_eq!(slot_tag(key), "mms:acme", "{key}");
         }
         assert_eq!(slot_tag(&k.tenants()), "mms");
+        assert_eq!(slot_tag(&k.active_tenants()), "mms");
+        assert_eq!(slot_tag(&k.wake()), "mms");
     }
 }

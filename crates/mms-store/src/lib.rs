@@ -11,9 +11,11 @@
 //! - [`directory`]: tenants' switches, users, bridges, API tokens.
 //!
 //! Every method returns [`StoreError`] on failure and never retries by itself: the caller (the
-//! worker's actors, the control plane) decides whether to retry, and the [`Store`]'s
-//! `ConnectionManager` reconnects underneath after a Redis restart.
+//! worker's actors, the control plane) decides whether to retry, and the [`Store`]'s connection
+//! ([`connection`]: one server or a Redis Cluster) reconnects underneath after a Redis restart or
+//! a cluster failover.
 
+pub mod connection;
 pub mod directory;
 pub mod domains;
 pub mod error;
@@ -24,34 +26,24 @@ pub mod progress;
 pub mod queue;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
+pub use connection::{RedisConnection, RedisTarget};
 pub use error::StoreError;
 pub use history::HistoryEvent;
 pub use keys::Keys;
 pub use lease::Lease;
 pub use progress::{JournalEntry, MeetingStage, StatusFilter};
-pub use queue::{Delivery, Enqueued, QueueDepth};
+pub use queue::{Capacity, Delivery, Enqueued, QueueDepth, WakeListener};
 
-/// How long one Redis command may take before the caller gets an error instead of a hang: long
-/// enough for a fsync-always AOF write on a busy disk, short enough that a dead server is noticed
-/// while the lease (tens of seconds) is still valid.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one connection attempt may take.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(3);
-/// Reconnection attempts per failure; with the backoff below this rides out a restart of a few
-/// seconds, after which the caller sees an error and retries the operation later.
-const RECONNECT_RETRIES: usize = 6;
-/// Longest pause between two reconnection attempts (ms).
-const RECONNECT_MAX_DELAY_MS: u64 = 2_000;
+use connection::RedisClient;
 
-/// One handle on the deployment's Redis; cheap to clone (ConnectionManager inside: reconnects
-/// after a Redis restart).
+/// One handle on the deployment's Redis (a server or a cluster); cheap to clone (one
+/// self-reconnecting [`RedisConnection`] inside, shared by the clones).
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: RedisConnection,
+    /// Opens the dedicated connections blocking reads need ([`Store::wake_listener`]).
+    pub(crate) client: RedisClient,
     pub(crate) keys: Keys,
     /// The tenant [`Store::read_ready`] served last, where its next round-robin starts; shared by
     /// the clones of one handle (one worker process).
@@ -62,15 +54,30 @@ impl Store {
     /// Connect to `url` (`redis://host:port/db`) and use the keys of `namespace`, so that several
     /// deployments (or tests) can share one Redis without seeing each other.
     pub async fn connect(url: &str, namespace: &str) -> Result<Store, StoreError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(RESPONSE_TIMEOUT)
-            .set_connection_timeout(CONNECTION_TIMEOUT)
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(RECONNECT_MAX_DELAY_MS);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        Store::open(&RedisTarget::Single(url.to_string()), namespace).await
+    }
+
+    /// Connect to a Redis Cluster through some of its nodes (`redis://host:port`).
+    pub async fn connect_cluster(nodes: &[String], namespace: &str) -> Result<Store, StoreError> {
+        Store::open(&RedisTarget::Cluster(nodes.to_vec()), namespace).await
+    }
+
+    /// Connect to the Redis a config names: `redis_cluster_nodes` when set, else `redis_url`.
+    pub async fn from_config(config: &mms_core::config::MmsConfig) -> Result<Store, StoreError> {
+        Store::open(
+            &RedisTarget::from_config(&config.redis_url, &config.redis_cluster_nodes),
+            &config.namespace,
+        )
+        .await
+    }
+
+    /// Connect to `target` and use the keys of `namespace`.
+    pub async fn open(target: &RedisTarget, namespace: &str) -> Result<Store, StoreError> {
+        let client = RedisClient::open(target)?;
+        let conn = client.shared().await?;
         Ok(Store {
             conn,
+            client,
             keys: Keys::new(namespace),
             read_cursor: Arc::default(),
         })
@@ -82,7 +89,7 @@ impl Store {
     }
 
     /// A connection for callers that need raw commands (tests, metrics).
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConnection {
         self.conn.clone()
     }
 }

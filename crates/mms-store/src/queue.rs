@@ -5,35 +5,50 @@
 //! 1. [`Store::enqueue`] stores it in the tenant's `requests` hash (the authoritative copy), points
 //!    `queued:<user>` at it, writes its Pending status row and either adds it to the stream or
 //!    parks it in the delayed set. A second trigger for a user whose request is still queued is
-//!    merged into that request instead (one migration covers both).
-//! 2. [`Store::promote_due`] moves due delayed requests onto the stream.
-//! 3. [`Store::read_ready`] hands stream entries to a worker, a few per tenant per call so that a
-//!    big tenant cannot starve a small one; [`Store::claim_stale`] hands a dead worker's entries to
-//!    a live one.
+//!    merged into that request instead (one migration covers both). The tenant joins the index of
+//!    tenants with work and a wake-up goes on the namespace's wake stream.
+//! 2. [`Store::promote_round`] moves due delayed requests onto the stream and retires tenants left
+//!    with no work from the index.
+//! 3. [`Store::read_within`] hands stream entries to a worker, only as many as it can start now
+//!    ([`Capacity`]: per tenant and in total), tenants round-robin so that a big tenant cannot
+//!    starve a small one; [`Store::claim_within`] hands a dead worker's entries to a live one.
+//!    [`Store::release`] gives back an entry a worker will not start after all.
 //! 4. [`Store::mark_started`] ends the merge window; [`Store::ack`] removes the finished request;
 //!    [`Store::requeue_at`] parks it again for a retry.
+//!
+//! The poll round only looks at the index of tenants with work ([`Store::active_tenants`]), so its
+//! cost follows the tenants that have something ready, pending or delayed, not every tenant ever
+//! seen. Idle workers block on the wake stream ([`WakeListener`]) between rounds.
+//!
+//! The scripts live in `crates/mms-store/lua/queue/`, each behind a typed invoker in
+//! [`scripts`]; every key of one script carries the tenant's hash tag (one Redis Cluster slot),
+//! and the namespace-wide keys (tenant indexes, wake stream) are touched outside them.
 //!
 //! Stream entries carry `cid` (the correlation id) and `req` (the request, rmp-serde). A delivery
 //! takes the request from the `requests` hash when it is there, because a merge may have widened it
 //! after the entry was added; `req` keeps each entry self-describing for redis-cli and is the
 //! fallback. Entries that decode neither way go to the tenant's dead-letter list, never nowhere.
 
+mod scripts;
+
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::time::Duration;
 
 use chrono::Utc;
 use mms_core::{MigrationRequest, MigrationStatus, SourceMeetingType, TargetMeetingType, Trigger};
 use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
-    StreamReadOptions, StreamReadReply,
+    StreamRangeReply, StreamReadOptions, StreamReadReply,
 };
-use redis::{AsyncCommands, RedisError, Script, Value};
+use redis::{AsyncCommands, RedisError, Value};
 use serde::Serialize;
 
-use crate::history::{HistoryEvent, HISTORY_APPEND_LUA};
+use crate::connection::{BlockingConnection, MAX_BLOCK};
+use crate::history::HistoryEvent;
 use crate::keys::GROUP;
-use crate::progress::{status_json, STATUS_PUT_LUA};
+use crate::progress::status_json;
 use crate::{Store, StoreError};
+use scripts::{Ack, Create, DeadLetterMove, MarkStarted, Merge, Promote, Requeue};
 
 /// Times [`Store::enqueue`] re-reads a user's queued request that concurrent triggers keep changing
 /// before giving up with [`StoreError::Contention`].
@@ -42,6 +57,9 @@ const ENQUEUE_ATTEMPTS: usize = 16;
 const PROMOTE_BATCH: usize = 1_000;
 /// Dead letters kept per tenant.
 const DEAD_LETTER_CAP: isize = 1_000;
+/// Wake-up entries kept on the wake stream (`MAXLEN ~`): listeners only need the ones added since
+/// they last looked, a few milliseconds' worth.
+const WAKE_STREAM_CAP: usize = 1_000;
 
 /// Where [`Store::enqueue`] put a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,106 +93,130 @@ pub struct QueueDepth {
     pub delayed: u64,
 }
 
-/// KEYS: queued, requests, status, statuses, user migrations, stream, delayed, history.
-/// ARGV: correlation, request, status json, create ms, delay ms, due ms, history json.
-/// Returns 0 when the user already has a live queued request (the caller merges instead).
-static CREATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{STATUS_PUT_LUA}{}
-local queued = redis.call('GET', KEYS[1])
-if queued and redis.call('HEXISTS', KEYS[2], queued) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-status_put(KEYS[3], KEYS[4], KEYS[5], ARGV[3], ARGV[4], ARGV[1])
-if ARGV[5] == '0' then
-  redis.call('XADD', KEYS[6], '*', 'cid', ARGV[1], 'req', ARGV[2])
-else
-  redis.call('ZADD', KEYS[7], ARGV[6], ARGV[1])
-end
-history_append(KEYS[8], ARGV[7])
-return 1",
-        *HISTORY_APPEND_LUA
-    ))
-});
+/// How much work a worker can start now: what [`Store::read_within`] and [`Store::claim_within`]
+/// may hand it. Built by the worker from its limits and what it runs; charged by the reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capacity {
+    /// Most entries taken from one tenant per round (`queue.batch`): fairness between tenants.
+    pub batch: usize,
+    /// Migrations of one tenant the worker runs at once (`concurrency.per_tenant`).
+    pub per_tenant: usize,
+    /// Migrations the worker runs at once, all tenants (`concurrency.per_worker`).
+    pub per_worker: usize,
+    /// Requests routed and not settled yet, per tenant.
+    pub running: HashMap<String, usize>,
+}
 
-/// Compare-and-set of a queued request and its status row.
-/// KEYS: queued, requests, status, history.
-/// ARGV: correlation, old request, merged request, old status ('' = none), new status ('' = none),
-/// history json. Returns 0 when anything changed since the caller read it.
-static MERGE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{}
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
-if (redis.call('GET', KEYS[3]) or '') ~= ARGV[4] then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5]) end
-history_append(KEYS[4], ARGV[6])
-return 1",
-        *HISTORY_APPEND_LUA
-    ))
-});
+impl Capacity {
+    /// The capacity of a worker that runs nothing.
+    pub fn idle(batch: usize, per_tenant: usize, per_worker: usize) -> Capacity {
+        Capacity {
+            batch,
+            per_tenant,
+            per_worker,
+            running: HashMap::new(),
+        }
+    }
 
-/// KEYS: queued, requests. ARGV: correlation. Closes the merge window, returns the request as it
-/// stands (merges included).
-static MARK_STARTED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return redis.call('HGET', KEYS[2], ARGV[1])",
-    )
-});
+    /// Requests that may start now, all tenants together.
+    pub fn room(&self) -> usize {
+        self.per_worker
+            .saturating_sub(self.running.values().sum::<usize>())
+    }
 
-/// KEYS: stream, queued, requests. ARGV: group, stream id, correlation.
-static ACK: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[3])
-if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-return 1",
-    )
-});
+    /// Requests of `tenant` that may start now (and be read this round).
+    pub fn room_for(&self, tenant: &str) -> usize {
+        let running = self.running.get(tenant).copied().unwrap_or(0);
+        self.per_tenant
+            .saturating_sub(running)
+            .min(self.batch)
+            .min(self.room())
+    }
 
-/// KEYS: stream, requests, delayed. ARGV: group, stream id, correlation, request, due ms.
-/// Keeps a stored (possibly merged) request over the delivery's copy.
-static REQUEUE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
-return 1",
-    )
-});
+    /// Count `taken` more requests of `tenant` as running.
+    pub fn charge(&mut self, tenant: &str, taken: usize) {
+        if taken > 0 {
+            *self.running.entry(tenant.to_string()).or_default() += taken;
+        }
+    }
+}
 
-/// KEYS: delayed, requests, stream. ARGV: now ms, batch. Returns {due seen, moved}; a due id whose
-/// request is gone (cancelled) is dropped from the set.
-static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-local moved = 0
-for _, cid in ipairs(due) do
-  local req = redis.call('HGET', KEYS[2], cid)
-  if req then
-    redis.call('XADD', KEYS[3], '*', 'cid', cid, 'req', req)
-    moved = moved + 1
-  end
-  redis.call('ZREM', KEYS[1], cid)
-end
-return {#due, moved}",
-    )
-});
+/// What [`Store::promote_round`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PromoteRound {
+    /// Delayed requests moved onto their streams.
+    pub moved: usize,
+    /// When the earliest request still delayed falls due (ms since the epoch), over all tenants
+    /// with work; `None` when nothing is delayed.
+    pub next_due_ms: Option<i64>,
+}
 
-/// KEYS: stream, dead letters. ARGV: group, stream id, record json, cap.
-static DEAD_LETTER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('LPUSH', KEYS[2], ARGV[3])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-return 1",
-    )
-});
+/// Blocks until work is announced on the namespace (an enqueue, a release) or a time passes:
+/// how an idle worker starts a request within milliseconds instead of on its next poll round.
+///
+/// Every listener sees every wake-up (a plain XREAD from the last id it saw, no consumer group):
+/// any idle worker may be the one with room. It reads one stream key, so it works on Redis Cluster
+/// too, where one blocking read cannot span the tenants' slots.
+pub struct WakeListener {
+    store: Store,
+    conn: Option<BlockingConnection>,
+    /// The last wake-up seen; `None` until the first call, which starts from the stream's end.
+    last_id: Option<String>,
+}
+
+impl WakeListener {
+    /// Wait up to `max` (at most [`MAX_BLOCK`]) for a wake-up added since the last call. True
+    /// when one came. A Redis error drops the connection (the next call opens a new one) and is
+    /// returned, so the caller falls back to its poll interval.
+    pub async fn wait(&mut self, max: Duration) -> Result<bool, StoreError> {
+        let result = self.wait_inner(max).await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn wait_inner(&mut self, max: Duration) -> Result<bool, StoreError> {
+        let key = self.store.keys.wake();
+        if self.conn.is_none() {
+            self.conn = Some(self.store.client.dedicated().await?);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(false);
+        };
+        let last_id = match &self.last_id {
+            Some(id) => id.clone(),
+            None => {
+                // Start from the newest entry, not `$`: a later call with `$` would miss what
+                // was added between two calls.
+                let newest: StreamRangeReply = conn.xrevrange_count(&key, "+", "-", 1).await?;
+                let id = newest
+                    .ids
+                    .first()
+                    .map_or_else(|| "0-0".to_string(), |entry| entry.id.clone());
+                self.last_id = Some(id.clone());
+                id
+            }
+        };
+        let block = max.min(MAX_BLOCK).as_millis().max(1) as usize;
+        let options = StreamReadOptions::default().count(WAKE_STREAM_CAP).block(block);
+        let reply: Option<StreamReadReply> =
+            conn.xread_options(&[&key], &[&last_id], &options).await?;
+        let newest = reply
+            .into_iter()
+            .flat_map(|reply| reply.keys)
+            .flat_map(|key| key.ids)
+            .last()
+            .map(|entry| entry.id);
+        match newest {
+            Some(id) => {
+                self.last_id = Some(id);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
 
 /// A stream entry that could not be turned into a request, as kept in the dead-letter list.
 #[derive(Serialize)]
@@ -255,11 +297,29 @@ impl Store {
         request: &MigrationRequest,
         delay_ms: u64,
     ) -> Result<Enqueued, StoreError> {
+        let tenant = &request.tenant;
+        let mut conn = self.conn.clone();
+        // The tenant indexes have the namespace's hash tag, so they cannot join the tenant's
+        // script. Adding to both first means a reader never misses a tenant whose request it
+        // could see, even if this process dies right after the script; adding to the index of
+        // tenants with work again afterwards (in `announce_work`) covers a worker that retired
+        // the tenant from it in between (see `retire_if_idle`).
+        redis::pipe()
+            .sadd(self.keys.tenants(), tenant)
+            .ignore()
+            .sadd(self.keys.active_tenants(), tenant)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await?;
+        let enqueued = self.place(request, delay_ms).await?;
+        self.announce_work(tenant).await?;
+        Ok(enqueued)
+    }
+
+    /// The merge-or-create loop of [`Store::enqueue`].
+    async fn place(&self, request: &MigrationRequest, delay_ms: u64) -> Result<Enqueued, StoreError> {
         let (tenant, user) = (&request.tenant, &request.user);
         let mut conn = self.conn.clone();
-        // The tenant index has its own hash tag, so it cannot join the tenant's script; adding
-        // first means a reader never misses a tenant whose request it could see.
-        conn.sadd::<_, _, ()>(self.keys.tenants(), tenant).await?;
         for _ in 0..ENQUEUE_ATTEMPTS {
             let queued: Option<String> = conn.get(self.keys.queued(tenant, user)).await?;
             if let Some(correlation) = queued {
@@ -338,20 +398,19 @@ impl Store {
             event: "Merged".to_string(),
             message,
         };
-        let done: i64 = MERGE
-            .key(self.keys.queued(tenant, user))
-            .key(&requests_key)
-            .key(&status_key)
-            .key(self.keys.history(tenant, user))
-            .arg(correlation)
-            .arg(stored)
-            .arg(encode_request(&merged)?)
-            .arg(old_status.unwrap_or_default())
-            .arg(new_status)
-            .arg(event.to_json()?)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok((done == 1).then(|| Enqueued {
+        let done = Merge {
+            tenant,
+            user,
+            correlation,
+            old_request: &stored,
+            merged_request: &encode_request(&merged)?,
+            old_status: old_status.as_deref().unwrap_or_default(),
+            new_status: &new_status,
+            history_json: &event.to_json()?,
+        }
+        .invoke(&self.keys, &mut conn)
+        .await?;
+        Ok(done.then(|| Enqueued {
             correlation_id: correlation.to_string(),
             merged: true,
         }))
@@ -398,25 +457,20 @@ impl Store {
             message,
         };
         let mut conn = self.conn.clone();
-        let created: i64 = CREATE
-            .key(self.keys.queued(tenant, user))
-            .key(self.keys.requests(tenant))
-            .key(self.keys.status(tenant, correlation))
-            .key(self.keys.statuses(tenant))
-            .key(self.keys.user_migrations(tenant, user))
-            .key(self.keys.stream(tenant))
-            .key(self.keys.delayed(tenant))
-            .key(self.keys.history(tenant, user))
-            .arg(correlation)
-            .arg(encode_request(request)?)
-            .arg(status_json(&status)?)
-            .arg(now.timestamp_millis())
-            .arg(delay_ms)
-            .arg(due_ms)
-            .arg(event.to_json()?)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok((created == 1).then(|| Enqueued {
+        let created = Create {
+            tenant,
+            user,
+            correlation,
+            request: &encode_request(request)?,
+            status_json: &status_json(&status)?,
+            create_ms: now.timestamp_millis(),
+            delay_ms,
+            due_ms,
+            history_json: &event.to_json()?,
+        }
+        .invoke(&self.keys, &mut conn)
+        .await?;
+        Ok(created.then(|| Enqueued {
             correlation_id: correlation.clone(),
             merged: false,
         }))
@@ -430,19 +484,35 @@ impl Store {
         Ok(tenants)
     }
 
-    /// Ready requests for `consumer`, fair across tenants: at most `per_tenant` per tenant per
-    /// call, tenants taken round-robin starting after the last tenant served, so a tenant with
-    /// 50,000 queued cannot starve one with 5. Non-blocking; creates the consumer group on first
-    /// use. Entries that do not decode go to the tenant's dead-letter list (logged), not to the
-    /// caller. Never more than `max_total` in all: a worker takes only what it has room for, so
-    /// nothing it read waits long enough in its own queues to look abandoned.
+    /// Ready requests for `consumer`, at most `per_tenant` per tenant and `max_total` in all:
+    /// [`Store::read_within`] for a worker with nothing running.
     pub async fn read_ready(
         &self,
         consumer: &str,
         per_tenant: usize,
         max_total: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let tenants = self.tenants().await?;
+        self.read_within(consumer, &mut Capacity::idle(per_tenant, per_tenant, max_total))
+            .await
+    }
+
+    /// Ready requests for `consumer`, no more than it can start now: per tenant what
+    /// [`Capacity::room_for`] allows, in all what [`Capacity::room`] allows, and the capacity is
+    /// charged with what was read. Tenants with work are taken round-robin starting after the last
+    /// tenant served, so a tenant with 50,000 queued cannot starve one with 5. Non-blocking;
+    /// creates the consumer group on first use. Entries that do not decode go to the tenant's
+    /// dead-letter list (logged), not to the caller. Taking only what starts at once is what keeps
+    /// work shared: an entry read and left waiting in one worker would age until another worker's
+    /// XAUTOCLAIM took it, and the two would then contend for the user's lease.
+    pub async fn read_within(
+        &self,
+        consumer: &str,
+        capacity: &mut Capacity,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        if capacity.room() == 0 {
+            return Ok(Vec::new());
+        }
+        let tenants = self.active_tenants().await?;
         let last_served = self
             .read_cursor
             .lock()
@@ -451,16 +521,21 @@ impl Store {
         let start = last_served.map_or(0, |last| tenants.partition_point(|tenant| *tenant <= last));
         let mut deliveries = Vec::new();
         for tenant in tenants[start..].iter().chain(&tenants[..start]) {
-            let want = per_tenant.min(max_total.saturating_sub(deliveries.len()));
-            if want == 0 {
+            if capacity.room() == 0 {
                 break;
+            }
+            let want = capacity.room_for(tenant);
+            if want == 0 {
+                continue;
             }
             let entries = self.read_group(tenant, consumer, want).await?;
             if entries.is_empty() {
                 continue;
             }
             let counts = vec![1; entries.len()];
-            deliveries.extend(self.decode_entries(tenant, entries, counts).await?);
+            let decoded = self.decode_entries(tenant, entries, counts).await?;
+            capacity.charge(tenant, decoded.len());
+            deliveries.extend(decoded);
             let mut cursor = self.read_cursor.lock().unwrap_or_else(|p| p.into_inner());
             *cursor = Some(tenant.clone());
         }
@@ -593,16 +668,14 @@ impl Store {
         let json = serde_json::to_string(&record)
             .map_err(|e| StoreError::Invalid(format!("dead letter does not serialize: {e}")))?;
         let mut conn = self.conn.clone();
-        DEAD_LETTER
-            .key(self.keys.stream(tenant))
-            .key(&dead_key)
-            .arg(GROUP)
-            .arg(&entry.id)
-            .arg(json)
-            .arg(DEAD_LETTER_CAP)
-            .invoke_async::<i64>(&mut conn)
-            .await?;
-        Ok(())
+        DeadLetterMove {
+            tenant,
+            stream_id: &entry.id,
+            record_json: &json,
+            cap: DEAD_LETTER_CAP,
+        }
+        .invoke(&self.keys, &mut conn)
+        .await
     }
 
     /// The dead-letter records of a tenant (JSON, newest first): stream entries that did not decode.
@@ -620,11 +693,33 @@ impl Store {
         per_tenant: usize,
         max_total: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
+        self.claim_within(
+            consumer,
+            min_idle_ms,
+            &mut Capacity::idle(per_tenant, per_tenant, max_total),
+        )
+        .await
+    }
+
+    /// Claim entries pending longer than `min_idle_ms` on the streams of tenants with work, no
+    /// more than `capacity` has room for (charged with what was claimed).
+    pub async fn claim_within(
+        &self,
+        consumer: &str,
+        min_idle_ms: u64,
+        capacity: &mut Capacity,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let mut deliveries = Vec::new();
-        for tenant in self.tenants().await? {
-            let want = per_tenant.min(max_total.saturating_sub(deliveries.len()));
-            if want == 0 {
+        if capacity.room() == 0 {
+            return Ok(deliveries);
+        }
+        for tenant in self.active_tenants().await? {
+            if capacity.room() == 0 {
                 break;
+            }
+            let want = capacity.room_for(&tenant);
+            if want == 0 {
+                continue;
             }
             let stream = self.keys.stream(&tenant);
             let mut conn = self.conn.clone();
@@ -641,7 +736,9 @@ impl Store {
                 continue;
             }
             let counts = self.delivery_counts(&stream, &reply.claimed).await?;
-            deliveries.extend(self.decode_entries(&tenant, reply.claimed, counts).await?);
+            let decoded = self.decode_entries(&tenant, reply.claimed, counts).await?;
+            capacity.charge(&tenant, decoded.len());
+            deliveries.extend(decoded);
         }
         Ok(deliveries)
     }
@@ -693,12 +790,13 @@ impl Store {
         let request = &delivery.request;
         let requests_key = self.keys.requests(&delivery.tenant);
         let mut conn = self.conn.clone();
-        let stored: Option<Vec<u8>> = MARK_STARTED
-            .key(self.keys.queued(&delivery.tenant, &request.user))
-            .key(&requests_key)
-            .arg(&request.correlation_id)
-            .invoke_async(&mut conn)
-            .await?;
+        let stored = MarkStarted {
+            tenant: &delivery.tenant,
+            user: &request.user,
+            correlation: &request.correlation_id,
+        }
+        .invoke(&self.keys, &mut conn)
+        .await?;
         match stored {
             Some(bytes) => decode_request(&bytes).map_err(|e| {
                 StoreError::Corrupt(format!(
@@ -714,15 +812,14 @@ impl Store {
     pub async fn ack(&self, delivery: &Delivery) -> Result<(), StoreError> {
         let request = &delivery.request;
         let mut conn = self.conn.clone();
-        ACK.key(self.keys.stream(&delivery.tenant))
-            .key(self.keys.queued(&delivery.tenant, &request.user))
-            .key(self.keys.requests(&delivery.tenant))
-            .arg(GROUP)
-            .arg(&delivery.stream_id)
-            .arg(&request.correlation_id)
-            .invoke_async::<i64>(&mut conn)
-            .await?;
-        Ok(())
+        Ack {
+            tenant: &delivery.tenant,
+            user: &request.user,
+            stream_id: &delivery.stream_id,
+            correlation: &request.correlation_id,
+        }
+        .invoke(&self.keys, &mut conn)
+        .await
     }
 
     /// Ack the entry and park the request in the delayed set until `due_ms` (retry, lease busy,
@@ -731,48 +828,154 @@ impl Store {
     pub async fn requeue_at(&self, delivery: &Delivery, due_ms: i64) -> Result<(), StoreError> {
         let request = &delivery.request;
         let mut conn = self.conn.clone();
-        REQUEUE
-            .key(self.keys.stream(&delivery.tenant))
-            .key(self.keys.requests(&delivery.tenant))
-            .key(self.keys.delayed(&delivery.tenant))
-            .arg(GROUP)
-            .arg(&delivery.stream_id)
-            .arg(&request.correlation_id)
-            .arg(encode_request(request)?)
-            .arg(due_ms)
-            .invoke_async::<i64>(&mut conn)
+        Requeue {
+            tenant: &delivery.tenant,
+            stream_id: &delivery.stream_id,
+            correlation: &request.correlation_id,
+            request: &encode_request(request)?,
+            due_ms,
+        }
+        .invoke(&self.keys, &mut conn)
+        .await
+    }
+
+    /// Move every delayed request due at `now_ms` onto its stream (atomic per batch of a
+    /// tenant). Returns how many moved. See [`Store::promote_round`].
+    pub async fn promote_due(&self, now_ms: i64) -> Result<usize, StoreError> {
+        Ok(self.promote_round(now_ms).await?.moved)
+    }
+
+    /// One promotion pass over the tenants with work (the index, not every tenant): move due
+    /// delayed requests onto their streams, drop tenants left with nothing ready, pending or
+    /// delayed from the index, and report when the earliest delayed request falls due, so an idle
+    /// worker knows when to look again.
+    pub async fn promote_round(&self, now_ms: i64) -> Result<PromoteRound, StoreError> {
+        let mut round = PromoteRound::default();
+        for tenant in self.active_tenants().await? {
+            let left = self.promote_tenant(&tenant, now_ms, &mut round.moved).await?;
+            if left.is_idle() {
+                self.retire_if_idle(&tenant, now_ms).await?;
+            } else if let Some(due) = left.next_due_ms {
+                round.next_due_ms = Some(round.next_due_ms.map_or(due, |d: i64| d.min(due)));
+            }
+        }
+        Ok(round)
+    }
+
+    /// Promote one tenant's due entries, batch after batch; returns what the tenant has left.
+    async fn promote_tenant(
+        &self,
+        tenant: &str,
+        now_ms: i64,
+        moved_total: &mut usize,
+    ) -> Result<scripts::Promoted, StoreError> {
+        let mut conn = self.conn.clone();
+        loop {
+            let promoted = Promote {
+                tenant,
+                now_ms,
+                batch: PROMOTE_BATCH,
+            }
+            .invoke(&self.keys, &mut conn)
+            .await?;
+            *moved_total += promoted.moved;
+            if promoted.due_seen < PROMOTE_BATCH {
+                return Ok(promoted);
+            }
+        }
+    }
+
+    /// Take an idle tenant out of the index of tenants with work. The index lives in another slot
+    /// than the tenant's keys, so this cannot be one script: remove, then look again, and put the
+    /// tenant back if work arrived in between. With enqueue adding the tenant after its work is
+    /// written, every interleaving leaves a tenant with work in the index.
+    async fn retire_if_idle(&self, tenant: &str, now_ms: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        conn.srem::<_, _, ()>(self.keys.active_tenants(), tenant)
+            .await?;
+        let mut moved = 0;
+        let again = self.promote_tenant(tenant, now_ms, &mut moved).await?;
+        if !again.is_idle() {
+            conn.sadd::<_, _, ()>(self.keys.active_tenants(), tenant)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Tenants with work (ready, pending or delayed requests), sorted: what the poll round walks.
+    pub async fn active_tenants(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut tenants: Vec<String> = conn.smembers(self.keys.active_tenants()).await?;
+        tenants.sort();
+        Ok(tenants)
+    }
+
+    /// Rebuild the index of tenants with work from every tenant's queue: for a deployment whose
+    /// queues predate the index, or after an operator deleted it. Costs a few commands per tenant
+    /// ever seen; a worker runs it once at start-up. Returns how many tenants have work.
+    pub async fn rebuild_active_index(&self) -> Result<usize, StoreError> {
+        let mut active = 0;
+        let mut conn = self.conn.clone();
+        for tenant in self.tenants().await? {
+            let mut moved = 0;
+            let left = self
+                .promote_tenant(&tenant, Utc::now().timestamp_millis(), &mut moved)
+                .await?;
+            if !left.is_idle() {
+                conn.sadd::<_, _, ()>(self.keys.active_tenants(), &tenant)
+                    .await?;
+                active += 1;
+            }
+        }
+        Ok(active)
+    }
+
+    /// Put `tenant` in the index of tenants with work and wake the idle workers (one entry on the
+    /// wake stream); both keys share the namespace's slot, so this is one pipeline.
+    async fn announce_work(&self, tenant: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .sadd(self.keys.active_tenants(), tenant)
+            .ignore()
+            .cmd("XADD")
+            .arg(self.keys.wake())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(WAKE_STREAM_CAP)
+            .arg("*")
+            .arg("tenant")
+            .arg(tenant)
+            .ignore()
+            .query_async::<()>(&mut conn)
             .await?;
         Ok(())
     }
 
-    /// Move every delayed request due at `now_ms` of every tenant onto its stream (atomic per
-    /// batch of a tenant). Returns how many moved.
-    pub async fn promote_due(&self, now_ms: i64) -> Result<usize, StoreError> {
-        let mut moved_total = 0;
-        for tenant in self.tenants().await? {
-            loop {
-                let mut conn = self.conn.clone();
-                let (seen, moved): (usize, usize) = PROMOTE
-                    .key(self.keys.delayed(&tenant))
-                    .key(self.keys.requests(&tenant))
-                    .key(self.keys.stream(&tenant))
-                    .arg(now_ms)
-                    .arg(PROMOTE_BATCH)
-                    .invoke_async(&mut conn)
-                    .await?;
-                moved_total += moved;
-                if seen < PROMOTE_BATCH {
-                    break;
-                }
-            }
+    /// A listener for wake-ups on this namespace (see [`WakeListener`]); it opens its own
+    /// connection on first use, since a blocking read must not hold up the shared one.
+    pub fn wake_listener(&self) -> WakeListener {
+        WakeListener {
+            store: self.clone(),
+            conn: None,
+            last_id: None,
         }
-        Ok(moved_total)
     }
 
-    /// Queue depth per tenant: ready (stream lag), pending (delivered, not acked), delayed.
+    /// Hand a delivery back to the queue at once (the NACK Redis streams lack): ack it and put
+    /// its request back on the tenant's queue, due now, and wake the workers. For a delivery a
+    /// worker read but will not start (no room after all, shutting down): waiting inside that
+    /// worker, it would age until another worker's XAUTOCLAIM took it.
+    pub async fn release(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.requeue_at(delivery, Utc::now().timestamp_millis())
+            .await?;
+        self.announce_work(&delivery.tenant).await
+    }
+
+    /// Queue depth of every tenant with work: ready (stream lag), pending (delivered, not
+    /// acked), delayed. A tenant missing from the answer has none of the three.
     pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
         let mut depths = Vec::new();
-        for tenant in self.tenants().await? {
+        for tenant in self.active_tenants().await? {
             let stream = self.keys.stream(&tenant);
             let mut conn = self.conn.clone();
             let (length, delayed): (u64, u64) = redis::pipe()

@@ -460,3 +460,216 @@ async fn a_manual_start_merged_into_a_held_request_makes_it_due_now() {
         "the merged request stands for the manual start"
     );
 }
+
+/// D3, index of tenants with work: a tenant joins on enqueue, stays while it has a ready, pending
+/// or delayed request, and leaves only once all three are empty.
+#[tokio::test]
+async fn a_tenant_is_in_the_work_index_exactly_while_it_has_work() {
+    let (_server, store) = fresh(false).await;
+    assert!(store.active_tenants().await.unwrap().is_empty());
+    store.enqueue(&manual("acme", "ann@acme.test"), 0).await.unwrap();
+    store
+        .enqueue(&manual("globex", "bob@globex.test"), 3_600_000)
+        .await
+        .unwrap();
+    let both = vec!["acme".to_string(), "globex".to_string()];
+    assert_eq!(store.active_tenants().await.unwrap(), both, "ready and delayed");
+
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
+    assert_eq!(got.len(), 1);
+    store.promote_round(now_ms()).await.unwrap();
+    assert_eq!(store.active_tenants().await.unwrap(), both, "pending keeps acme");
+
+    store.ack(&got[0]).await.unwrap();
+    let round = store.promote_round(now_ms()).await.unwrap();
+    assert_eq!(store.active_tenants().await.unwrap(), vec!["globex".to_string()]);
+    assert!(
+        round.next_due_ms.is_some_and(|due| due > now_ms() + 3_500_000),
+        "the round reports when globex's hold ends: {round:?}"
+    );
+    // The tenant indexes differ: acme is still a known tenant, only without work.
+    assert_eq!(store.tenants().await.unwrap(), both);
+}
+
+/// P7 with the index: a retry parked for a tenant that has nothing else is found when it falls
+/// due, although no enqueue announced it.
+#[tokio::test]
+async fn a_delayed_retry_of_an_otherwise_idle_tenant_is_not_missed() {
+    let (_server, store) = fresh(false).await;
+    store.enqueue(&manual("acme", "ann@acme.test"), 0).await.unwrap();
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
+    let due = now_ms() + 60_000;
+    store.requeue_at(&got[0], due).await.unwrap();
+    for _ in 0..3 {
+        let round = store.promote_round(due - 1).await.unwrap();
+        assert_eq!((round.moved, round.next_due_ms), (0, Some(due)));
+    }
+    assert_eq!(store.active_tenants().await.unwrap(), vec!["acme".to_string()]);
+    assert_eq!(store.promote_round(due).await.unwrap().moved, 1);
+    let again = store.read_ready("w2", 10, usize::MAX).await.unwrap();
+    assert_eq!(again.len(), 1, "the retry is delivered");
+}
+
+/// The index can be rebuilt from the queues themselves (queues written before it existed, or an
+/// index an operator deleted): tenants with work come back, idle ones do not.
+#[tokio::test]
+async fn the_work_index_is_rebuilt_from_the_queues() {
+    let (_server, store) = fresh(false).await;
+    store.enqueue(&manual("acme", "ann@acme.test"), 0).await.unwrap();
+    store.enqueue(&manual("globex", "bob@globex.test"), 0).await.unwrap();
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
+    let globex = got.iter().find(|d| d.tenant == "globex").unwrap();
+    store.ack(globex).await.unwrap();
+    let mut conn = store.connection();
+    let _: () = conn.del(store.keys().active_tenants()).await.unwrap();
+    assert!(store.active_tenants().await.unwrap().is_empty());
+    assert_eq!(store.rebuild_active_index().await.unwrap(), 1);
+    assert_eq!(store.active_tenants().await.unwrap(), vec!["acme".to_string()]);
+}
+
+/// D3 fair sharing: a worker reads per tenant only what that tenant's limit leaves it
+/// (`per_tenant` minus what runs), and in all only what `per_worker` leaves; the capacity it
+/// passes is charged with what it got.
+#[tokio::test]
+async fn read_within_takes_only_what_can_start_now() {
+    let (_server, store) = fresh(false).await;
+    for i in 0..6 {
+        for tenant in ["acme", "globex"] {
+            store
+                .enqueue(&manual(tenant, &format!("u{i}@{tenant}.test")), 0)
+                .await
+                .unwrap();
+        }
+    }
+    let mut capacity = mms_store::Capacity::idle(8, 4, 5);
+    capacity.running.insert("acme".into(), 3);
+    let got = store.read_within("w1", &mut capacity).await.unwrap();
+    let acme = got.iter().filter(|d| d.tenant == "acme").count();
+    let globex = got.iter().filter(|d| d.tenant == "globex").count();
+    assert_eq!((acme, globex), (1, 1), "acme has 1 slot left, the worker 2");
+    assert_eq!(capacity.room(), 0);
+    assert!(store.read_within("w1", &mut capacity).await.unwrap().is_empty());
+}
+
+/// D3: a released delivery goes back to the queue at once, for any worker (the NACK that Redis
+/// streams lack), instead of waiting to be claimed as abandoned.
+#[tokio::test]
+async fn a_released_delivery_is_delivered_again_at_once() {
+    let (_server, store) = fresh(false).await;
+    let req = manual("acme", "ann@acme.test");
+    store.enqueue(&req, 0).await.unwrap();
+    let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
+    store.release(&got[0]).await.unwrap();
+    assert_eq!(store.promote_round(now_ms()).await.unwrap().moved, 1);
+    let again = store.read_ready("w2", 10, usize::MAX).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].request.correlation_id, req.correlation_id);
+}
+
+/// D7: an enqueue wakes a listener blocked on the wake stream (how an idle worker starts a
+/// request within milliseconds); what it saw, it does not see again.
+#[tokio::test]
+async fn an_enqueue_wakes_a_blocked_listener() {
+    let (_server, store) = fresh(false).await;
+    let mut listener = store.wake_listener();
+    let quiet = std::time::Duration::from_millis(50);
+    assert!(!listener.wait(quiet).await.unwrap(), "nothing announced yet");
+    let writer = store.clone();
+    let enqueue = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        writer.enqueue(&manual("acme", "ann@acme.test"), 0).await.unwrap();
+    });
+    assert!(listener.wait(std::time::Duration::from_secs(2)).await.unwrap());
+    enqueue.await.unwrap();
+    assert!(!listener.wait(quiet).await.unwrap(), "seen once");
+}
+
+/// Redis's own count since the last CONFIG RESETSTAT: (commands from clients, commands counting
+/// those run inside Lua scripts).
+async fn commands_since_reset(store: &mms_store::Store) -> (u64, u64) {
+    let mut conn = store.connection();
+    let stats: String = redis::cmd("INFO").arg("stats").query_async(&mut conn).await.unwrap();
+    let clients: u64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let commandstats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let all = commandstats
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info"))
+        .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .sum();
+    // The first INFO was counted by the time the second ran.
+    (clients.saturating_sub(1), all)
+}
+
+/// Measurement (issue 11.2), never asserted: the Redis calls of one full poll round (promotion,
+/// claims, reads, queue depth) with 10,000 tenants of which 10 have work, against the number of
+/// calls a round made when it walked every tenant (two per tenant: the promotion script and one
+/// XREADGROUP, plus one SMEMBERS; measured here by walking them the same way).
+/// `cargo test -p mms-store --test queue -- --ignored --nocapture measure_`
+#[tokio::test]
+#[ignore]
+async fn measure_poll_round_calls_with_ten_thousand_tenants() {
+    let (_server, store) = fresh(false).await;
+    let mut conn = store.connection();
+    let tenants: Vec<String> = (0..10_000).map(|i| format!("t{i:05}")).collect();
+    for chunk in tenants.chunks(1_000) {
+        let _: () = conn.sadd(store.keys().tenants(), chunk).await.unwrap();
+    }
+    for i in 0..10 {
+        store
+            .enqueue(&manual(&tenants[i * 1_000], "u@x.test"), 0)
+            .await
+            .unwrap();
+    }
+    let mut capacity = mms_store::Capacity::idle(8, 4, 16);
+    let round = |capacity: &mut mms_store::Capacity| {
+        let store = store.clone();
+        let mut capacity = capacity.clone();
+        async move {
+            store.promote_round(now_ms()).await.unwrap();
+            store.claim_within("w1", 30_000, &mut capacity).await.unwrap();
+            let got = store.read_within("w1", &mut capacity).await.unwrap();
+            store.queue_depth().await.unwrap();
+            got.len()
+        }
+    };
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await.unwrap();
+    let first = round(&mut capacity).await;
+    let (first_clients, first_all) = commands_since_reset(&store).await;
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await.unwrap();
+    let idle = round(&mut capacity).await;
+    let (idle_clients, idle_all) = commands_since_reset(&store).await;
+
+    // The walk over every tenant a round used to make: one promotion script and one XREADGROUP
+    // per tenant (the script is the one the round uses; the read is the same command).
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await.unwrap();
+    store.rebuild_active_index().await.unwrap();
+    for tenant in &tenants {
+        let reply: redis::RedisResult<redis::Value> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("workers")
+            .arg("w1")
+            .arg("COUNT")
+            .arg(8)
+            .arg("STREAMS")
+            .arg(store.keys().stream(tenant))
+            .arg(">")
+            .query_async(&mut conn)
+            .await;
+        let _ = reply; // NOGROUP for idle tenants: still a round trip
+    }
+    let (walk_clients, walk_all) = commands_since_reset(&store).await;
+    println!(
+        "poll round, 10,000 tenants, 10 with work: {first_clients} calls ({first_all} counting Lua) \
+         delivering {first}; then with the 10 pending: {idle_clients} calls ({idle_all}) delivering {idle}; \
+         a walk over every tenant: {walk_clients} calls ({walk_all}); ratio {:.4}",
+        first_clients as f64 / walk_clients.max(1) as f64
+    );
+}

@@ -2,6 +2,8 @@
 //!
 //! - [`redis::RedisServer`]: a private `redis-server` (optionally with AOF), which a test may kill
 //!   and restart on the same port and data directory.
+//! - [`cluster::RedisCluster`]: a real Redis Cluster on loopback (three masters, three replicas,
+//!   AOF fsync always), shared by the tests of a binary or private to one that kills a master.
 //! - [`radicale::Radicale`]: a Radicale CalDAV server with its storage in a temp dir, over HTTP
 //!   or HTTPS.
 //! - [`smtp::SmtpSink`]: an aiosmtpd SMTP server that stores what it receives (or refuses it with
@@ -14,6 +16,7 @@
 //! Python servers run from the virtualenv the Makefile creates (`.venv` at the workspace root, or
 //! `$MMS_VENV`).
 
+pub mod cluster;
 mod process;
 pub mod proxy;
 pub mod radicale;

@@ -1,16 +1,22 @@
 //! The dispatcher: the root actor of a worker process (D3).
 //!
-//! A poll loop asks it for a round every time the previous round found work (or after the idle
-//! interval when it did not). A round: move due delayed requests (coalescing holds, retries) back
-//! to their streams; claim entries a dead worker left pending; read ready entries fairly across
-//! tenants, no more than this process has room for; route each to its tenant's supervisor,
-//! spawning the supervisor on demand.
+//! A poll loop asks it for a round every time the previous round found work. When a round finds
+//! none, the loop waits for the first of: a wake-up on the namespace's wake stream (an enqueue
+//! anywhere in the cluster), a migration of this worker settling (room freed), the earliest
+//! delayed request falling due, or the idle interval (`queue.block_ms`, for claims and anything
+//! missed). A round: move due delayed requests (coalescing holds, retries) back to their streams;
+//! claim entries a dead worker left pending; read ready entries fairly across tenants, only as
+//! many as this worker can start now (per tenant and in total, [`Capacity`]); route each to its
+//! tenant's supervisor, spawning the supervisor on demand. Every step walks only the tenants with
+//! work (the store's index), so an idle round costs a few Redis calls whatever the tenant count.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mms_store::queue::Delivery;
+use mms_store::queue::{Capacity, Delivery};
+use tokio::sync::Notify;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::watch;
@@ -20,9 +26,18 @@ use crate::supervisor::{SupervisorArgs, SupervisorMsg, TenantSupervisor};
 use crate::telemetry::{ACTIVE_MIGRATIONS, QUEUE_DEPTH, SUPERVISORS};
 use crate::Services;
 
+/// What one poll round found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Requests routed to supervisors.
+    pub routed: usize,
+    /// When the earliest delayed request falls due (ms since the epoch), if any.
+    pub next_due_ms: Option<i64>,
+}
+
 pub enum DispatcherMsg {
-    /// Do one round; reply with how many requests were routed.
-    Poll(RpcReplyPort<usize>),
+    /// Do one round; reply with what it found.
+    Poll(RpcReplyPort<RoundReport>),
     /// A request routed to `tenant` is settled (acked, requeued or left for a claim).
     Finished { tenant: String },
     /// The supervisor of `tenant` has been idle long enough to stop.
@@ -41,6 +56,10 @@ pub struct DispatcherState {
     in_flight: HashMap<String, usize>,
     last_claim: Option<Instant>,
     last_depth: Option<Instant>,
+    /// Tenants whose queue-depth gauges were last set non-zero (set to zero once they go idle).
+    depth_reported: HashSet<String>,
+    /// Signalled when a routed request settles: room freed, the poll loop looks again at once.
+    room_freed: Arc<Notify>,
 }
 
 impl DispatcherState {
@@ -52,12 +71,12 @@ impl DispatcherState {
 impl Actor for Dispatcher {
     type Msg = DispatcherMsg;
     type State = DispatcherState;
-    type Arguments = Services;
+    type Arguments = (Services, Arc<Notify>);
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        services: Services,
+        (services, room_freed): (Services, Arc<Notify>),
     ) -> Result<DispatcherState, ActorProcessingErr> {
         Ok(DispatcherState {
             services,
@@ -65,6 +84,8 @@ impl Actor for Dispatcher {
             in_flight: HashMap::new(),
             last_claim: None,
             last_depth: None,
+            depth_reported: HashSet::new(),
+            room_freed,
         })
     }
 
@@ -76,19 +97,20 @@ impl Actor for Dispatcher {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             DispatcherMsg::Poll(reply) => {
-                let routed = match poll_round(&myself, state).await {
-                    Ok(n) => n,
+                let report = match poll_round(&myself, state).await {
+                    Ok(report) => report,
                     Err(e) => {
                         tracing::warn!(error = %e, "queue round failed (Redis unavailable?); retrying");
-                        0
+                        RoundReport::default()
                     }
                 };
-                let _ = reply.send(routed);
+                let _ = reply.send(report);
             }
             DispatcherMsg::Finished { tenant } => {
                 if let Some(n) = state.in_flight.get_mut(&tenant) {
                     *n = n.saturating_sub(1);
                 }
+                state.room_freed.notify_one();
             }
             DispatcherMsg::InFlight(reply) => {
                 let _ = reply.send(state.total_in_flight());
@@ -142,61 +164,76 @@ impl Actor for Dispatcher {
 async fn poll_round(
     myself: &ActorRef<DispatcherMsg>,
     state: &mut DispatcherState,
-) -> Result<usize, mms_store::StoreError> {
+) -> Result<RoundReport, mms_store::StoreError> {
     let services = state.services.clone();
     let store = &services.store;
     let cfg = &services.config;
-    store.promote_due(Utc::now().timestamp_millis()).await?;
+    let promoted = store.promote_round(Utc::now().timestamp_millis()).await?;
     if state
         .last_depth
         .is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
     {
         state.last_depth = Some(Instant::now());
-        for depth in store.queue_depth().await? {
-            metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "ready")
-                .set(depth.ready as f64);
-            metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "pending")
-                .set(depth.pending as f64);
-            metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "delayed")
-                .set(depth.delayed as f64);
-        }
+        report_depth(store, &mut state.depth_reported).await?;
     }
-    let room = cfg
-        .concurrency
-        .per_worker
-        .saturating_sub(state.total_in_flight());
-    if room == 0 {
-        return Ok(0);
+    let mut capacity = Capacity {
+        batch: cfg.queue.batch.max(1),
+        per_tenant: cfg.concurrency.per_tenant.max(1),
+        per_worker: cfg.concurrency.per_worker,
+        running: state.in_flight.clone(),
+    };
+    let mut report = RoundReport {
+        routed: 0,
+        next_due_ms: promoted.next_due_ms,
+    };
+    if capacity.room() == 0 {
+        return Ok(report);
     }
-    let per_tenant = cfg.queue.batch.clamp(1, room);
     let mut deliveries = Vec::new();
     let claim_every = Duration::from_millis((cfg.queue.claim_idle_ms / 2).max(100));
     if state.last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
         state.last_claim = Some(Instant::now());
         deliveries.extend(
             store
-                .claim_stale(
-                    &services.worker_name,
-                    cfg.queue.claim_idle_ms,
-                    per_tenant,
-                    room,
-                )
+                .claim_within(&services.worker_name, cfg.queue.claim_idle_ms, &mut capacity)
                 .await?,
         );
     }
-    let left = room.saturating_sub(deliveries.len());
-    if left > 0 {
-        deliveries.extend(
-            store
-                .read_ready(&services.worker_name, per_tenant, left)
-                .await?,
-        );
-    }
-    let routed = deliveries.len();
+    deliveries.extend(
+        store
+            .read_within(&services.worker_name, &mut capacity)
+            .await?,
+    );
+    report.routed = deliveries.len();
     for delivery in deliveries {
         route(myself, state, delivery).await;
     }
-    Ok(routed)
+    Ok(report)
+}
+
+/// Set the queue-depth gauges of the tenants with work, and zero those of tenants that had work
+/// at the last report and have none now (they are no longer in the store's index).
+async fn report_depth(
+    store: &mms_store::Store,
+    reported: &mut HashSet<String>,
+) -> Result<(), mms_store::StoreError> {
+    let depths = store.queue_depth().await?;
+    let now: HashSet<String> = depths.iter().map(|d| d.tenant.clone()).collect();
+    for gone in reported.difference(&now) {
+        for kind in ["ready", "pending", "delayed"] {
+            metrics::gauge!(QUEUE_DEPTH, "tenant" => gone.clone(), "kind" => kind).set(0.0);
+        }
+    }
+    for depth in depths {
+        metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "ready")
+            .set(depth.ready as f64);
+        metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "pending")
+            .set(depth.pending as f64);
+        metrics::gauge!(QUEUE_DEPTH, "tenant" => depth.tenant.clone(), "kind" => "delayed")
+            .set(depth.delayed as f64);
+    }
+    *reported = now;
+    Ok(())
 }
 
 async fn route(myself: &ActorRef<DispatcherMsg>, state: &mut DispatcherState, delivery: Delivery) {
@@ -289,34 +326,95 @@ impl WorkerHandle {
 /// Start a worker in this process.
 pub async fn run_worker(services: Services) -> anyhow::Result<WorkerHandle> {
     let idle = Duration::from_millis(services.config.queue.block_ms.max(10));
-    let (dispatcher, actor) = Actor::spawn(None, Dispatcher, services).await?;
-    let (stop, mut stopped) = watch::channel(false);
+    // Queues written before the index of tenants with work existed (or an index an operator
+    // deleted) are found again once, here; afterwards enqueue and promotion keep it.
+    match services.store.rebuild_active_index().await {
+        Ok(active) => tracing::debug!(active, "index of tenants with work checked"),
+        Err(e) => tracing::warn!(error = %e, "cannot check the index of tenants with work; continuing with the index as it is"),
+    }
+    let wake = Arc::new(Notify::new());
+    let (dispatcher, actor) =
+        Actor::spawn(None, Dispatcher, (services.clone(), wake.clone())).await?;
+    let (stop, stopped) = watch::channel(false);
+    let listener = tokio::spawn(listen_for_wakes(
+        services.store.wake_listener(),
+        wake.clone(),
+        stopped.clone(),
+    ));
     let poll_ref = dispatcher.clone();
-    let poller = tokio::spawn(async move {
-        loop {
-            if *stopped.borrow() {
-                return;
-            }
-            let routed = match poll_ref
-                .call(DispatcherMsg::Poll, Some(Duration::from_secs(60)))
-                .await
-            {
-                Ok(CallResult::Success(n)) => n,
-                Ok(_) => 0,
-                Err(_) => return,
-            };
-            if routed == 0 {
-                tokio::select! {
-                    _ = tokio::time::sleep(idle) => {}
-                    _ = stopped.changed() => return,
-                }
-            }
-        }
-    });
+    let poller = tokio::spawn(poll_loop(poll_ref, wake, idle, stopped, listener));
     Ok(WorkerHandle {
         dispatcher,
         stop,
         poller,
         actor,
     })
+}
+
+/// Ask the dispatcher for rounds: at once while rounds find work, otherwise after the first of a
+/// wake-up, the earliest delayed request's due time, or `idle`.
+async fn poll_loop(
+    dispatcher: ActorRef<DispatcherMsg>,
+    wake: Arc<Notify>,
+    idle: Duration,
+    mut stopped: watch::Receiver<bool>,
+    listener: JoinHandle<()>,
+) {
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        let report = match dispatcher
+            .call(DispatcherMsg::Poll, Some(Duration::from_secs(60)))
+            .await
+        {
+            Ok(CallResult::Success(report)) => report,
+            Ok(_) => RoundReport::default(),
+            Err(_) => break,
+        };
+        if report.routed > 0 {
+            continue;
+        }
+        let until_due = report.next_due_ms.map(|due| {
+            let wait = due.saturating_sub(Utc::now().timestamp_millis()).max(0);
+            Duration::from_millis(wait as u64)
+        });
+        let pause = until_due.map_or(idle, |due| due.min(idle));
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = wake.notified() => {}
+            _ = stopped.changed() => break,
+        }
+    }
+    listener.abort();
+}
+
+/// Turn wake-ups on the namespace's wake stream into a local notification for the poll loop.
+/// When Redis cannot be reached the loop keeps polling on its idle interval, so this only waits
+/// a moment before listening again.
+async fn listen_for_wakes(
+    mut listener: mms_store::WakeListener,
+    wake: Arc<Notify>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    // Each wait blocks in Redis for up to this long (the store's limit); the poll loop keeps its
+    // own timers, so this only bounds how many idle reads the listener makes.
+    let block = Duration::from_secs(2);
+    loop {
+        let outcome = tokio::select! {
+            outcome = listener.wait(block) => outcome,
+            _ = stopped.changed() => return,
+        };
+        match outcome {
+            Ok(true) => wake.notify_one(),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "wake stream unavailable; polling on the idle interval");
+                tokio::select! {
+                    _ = tokio::time::sleep(block) => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+        }
+    }
 }

@@ -582,7 +582,7 @@ async fn build_plan(
     ics: String,
     attendees: usize,
 ) -> Result<Result<UpdatePlan, mms_ical::IcalError>, RunError> {
-    let mail = services.config.mail_policy();
+    let policy = services.config.mail.updates().clone();
     let tenant = request.tenant.clone();
     let organizer = request.user.clone();
     let service_address = services.config.service_address.clone();
@@ -591,8 +591,9 @@ async fn build_plan(
             tenant: &tenant,
             organizer: &organizer,
             service_address: &service_address,
-            max_recipients_per_message: mail.max_recipients_per_message,
-            notify_declined: mail.notify_declined,
+            max_recipients_per_message: policy.max_recipients_per_message,
+            notify_declined: policy.notify_declined,
+            date: Utc::now(),
         };
         mms_ical::imip::build_updates(&ics, &context)
     };
@@ -635,7 +636,7 @@ async fn deliver(
             return attempt.record(key, progress, PendingChange::Keep).await;
         }
     };
-    let total: usize = plan.batches.iter().map(|b| b.recipients.len()).sum();
+    let total = plan.recipient_count();
     progress.recipients = total as u32;
     progress.message_id = plan.batches.first().map(|b| b.message_id.clone());
     let not_notified = if plan.not_notified.is_empty() {

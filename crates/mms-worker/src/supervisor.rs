@@ -81,12 +81,21 @@ impl Actor for TenantSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::Run(delivery) => {
-                if admit(state, &delivery).await {
-                    state.waiting.push_back(*delivery);
-                } else {
+                if !admit(state, &delivery).await {
                     state.dispatcher.send_message(DispatcherMsg::Finished {
                         tenant: state.tenant.clone(),
                     })?;
+                } else if state.running.len() + state.waiting.len() >= per_tenant_limit(state) {
+                    // The dispatcher reads only what can start, so this is a race at most; a
+                    // delivery left waiting here would age into another worker's claim.
+                    if let Err(e) = state.services.store.release(&delivery).await {
+                        tracing::warn!(error = %e, "cannot release a delivery with no room; it will be claimed again");
+                    }
+                    state.dispatcher.send_message(DispatcherMsg::Finished {
+                        tenant: state.tenant.clone(),
+                    })?;
+                } else {
+                    state.waiting.push_back(*delivery);
                 }
             }
             SupervisorMsg::ChildDone { child, outcome } => {
@@ -156,7 +165,9 @@ async fn admit(state: &SupervisorState, delivery: &Delivery) -> bool {
     let settings = match store.tenant_settings(&state.tenant).await {
         Ok(s) => s.unwrap_or_else(|| mms_core::TenantSettings::defaults(&state.tenant)),
         Err(e) => {
-            tracing::warn!(error = %e, "tenant settings unavailable; request left for a later claim");
+            // Handed back in a moment rather than left pending for a claim (`claim_idle_ms`).
+            tracing::warn!(error = %e, "tenant settings unavailable; request requeued");
+            requeue(state, delivery, Utc::now().timestamp_millis() + 1_000).await;
             return false;
         }
     };
@@ -216,7 +227,7 @@ async fn start_waiting(
     myself: &ActorRef<SupervisorMsg>,
     state: &mut SupervisorState,
 ) -> Result<(), ActorProcessingErr> {
-    let limit = state.services.config.concurrency.per_tenant.max(1);
+    let limit = per_tenant_limit(state);
     while state.running.len() < limit {
         let Some(delivery) = state.waiting.pop_front() else {
             break;
@@ -234,6 +245,11 @@ async fn start_waiting(
         state.idle_since = std::time::Instant::now();
     }
     Ok(())
+}
+
+/// Migration actors this supervisor runs at once (`concurrency.per_tenant`).
+fn per_tenant_limit(state: &SupervisorState) -> usize {
+    state.services.config.concurrency.per_tenant.max(1)
 }
 
 /// Turn an attempt's outcome into what happens to its stream entry.

@@ -3,12 +3,27 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod respell;
+
 use chrono::{DateTime, Utc};
 use mms_core::{Coordinates, DialInNumber, OnlineMeetingKind, SourceMeetingType};
-use mms_ical::{build_update, rewrite, select, Document, IcalError, Selected};
+use mms_ical::{build_updates, rewrite, select, Document, IcalError, Selected, UpdateContext};
 
 pub const ORGANIZER: &str = "joni.sherman@contoso.com";
 pub const SERVICE: &str = "mms@contoso.com";
+
+/// The context of an update sent for `organizer` of tenant `t1` with the default limits.
+#[allow(dead_code)]
+pub fn update_context(organizer: &str) -> UpdateContext<'_> {
+    UpdateContext {
+        tenant: "t1",
+        organizer,
+        service_address: SERVICE,
+        max_recipients_per_message: 100,
+        notify_declined: false,
+        date: now(),
+    }
+}
 
 /// The moment the golden tests run "at": fixtures are dated around it.
 pub fn now() -> DateTime<Utc> {
@@ -19,9 +34,10 @@ pub fn fixtures_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
+/// The ics-collective corpus, kept in the repository (`tests/corpus/`, BSD licence beside it).
 pub fn corpus_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/ics-collective-icalendar")
+        .join("../../tests/corpus/ics-collective-icalendar")
 }
 
 pub fn teams_coords() -> Coordinates {
@@ -101,6 +117,6 @@ pub fn pipeline(ics: &str, organizer: &str) -> Outcome {
         !again.changed,
         "a second rewrite with the same coordinates must be a no-op"
     );
-    let _ = build_update(&rewritten.ics, organizer, SERVICE);
+    let _ = build_updates(&rewritten.ics, &update_context(organizer));
     Outcome::Rewritten
 }

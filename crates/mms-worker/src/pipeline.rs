@@ -20,7 +20,7 @@
 //!    accepted a batch and the worker died before that script ran; the resend then carries the
 //!    same Message-ID (ARCHITECTURE.md, "Exactly once").
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -32,7 +32,7 @@ use mms_core::{
 };
 use mms_ical::imip::{UpdateContext, UpdatePlan};
 use mms_store::lease::Lease;
-use mms_store::progress::{JournalEntry, LedgerState, MeetingStage, PendingChange, PendingUpdate};
+use mms_store::journal::{JournalEntry, MeetingStage, MeetingWrite, PendingChange, PendingUpdate};
 use mms_store::StoreError;
 use tracing::Instrument;
 
@@ -133,20 +133,20 @@ impl Attempt<'_> {
         }
     }
 
-    async fn record(
-        &self,
-        key: &str,
-        entry: JournalEntry,
-        pending: PendingChange,
-    ) -> Result<JournalEntry, RunError> {
+    /// Journal one meeting now (with its pending-update change and the batches SMTP accepted),
+    /// fenced by the lease.
+    async fn record(&self, write: MeetingWrite) -> Result<JournalEntry, RunError> {
         self.check_lease()?;
-        let r = &self.request;
         self.services
             .store
-            .record_meeting(self.lease, &r.correlation_id, key, &entry, &pending)
+            .record_meetings(
+                self.lease,
+                &self.request.correlation_id,
+                std::slice::from_ref(&write),
+            )
             .await?;
-        count_meeting(entry.stage);
-        Ok(entry)
+        count_meeting(write.entry.stage);
+        Ok(write.entry)
     }
 }
 
@@ -212,7 +212,7 @@ pub struct MailboxContext<'a> {
     pub organizer: &'a UserProfile,
     pub bridge: Option<&'a Bridge>,
     pub notifier: Notifier,
-    pub pending: HashMap<String, PendingUpdate>,
+    pub pending: BTreeMap<String, PendingUpdate>,
 }
 
 /// Migrate every meeting of the mailbox, page by page; `status` is kept current and written after
@@ -249,6 +249,8 @@ pub async fn migrate_mailbox(
                 return Err(e.into());
             }
         };
+        // Meetings without side effects are journaled together, in one script per page.
+        let mut with_page: Vec<MeetingWrite> = Vec::new();
         // A resource the connector could not read (not UTF-8, too large) is that meeting's
         // outcome; the rest of the page goes on.
         for bad in page.unreadable {
@@ -256,14 +258,8 @@ pub async fn migrate_mailbox(
                 continue;
             }
             tracing::warn!(meeting = %bad.href, problem = %bad.problem, "meeting unreadable");
-            let entry = attempt
-                .record(
-                    &bad.href,
-                    entry(MeetingStage::Failed, "", "", bad.problem.to_string()),
-                    PendingChange::Keep,
-                )
-                .await?;
-            journal.insert(bad.href, entry);
+            let failed = entry(MeetingStage::Failed, "", "", bad.problem.to_string());
+            with_page.push(MeetingWrite::new(bad.href, failed));
         }
         let todo: Vec<(MailboxItem, Option<JournalEntry>)> = page
             .items
@@ -276,7 +272,7 @@ pub async fn migrate_mailbox(
                 }
             })
             .collect();
-        let results: Vec<(String, Result<JournalEntry, RunError>)> = stream::iter(todo)
+        let results: Vec<(String, Result<Done, RunError>)> = stream::iter(todo)
             .map(|(item, prior)| async move {
                 let href = item.href.clone();
                 let span = tracing::info_span!("meeting", href = %href);
@@ -293,17 +289,32 @@ pub async fn migrate_mailbox(
         let mut worst: Option<RunError> = None;
         for (href, result) in results {
             match result {
-                Ok(entry) => {
+                Ok(Done::Recorded(entry)) => {
                     if entry.stage == MeetingStage::Failed {
                         tracing::warn!(meeting = %href, reason = %entry.reason, "meeting failed");
                     }
                     journal.insert(href, entry);
                 }
+                Ok(Done::WithPage(write)) => with_page.push(write),
                 Err(e) => {
                     if worst.as_ref().is_none_or(|w| e.severity() > w.severity()) {
                         worst = Some(e);
                     }
                 }
+            }
+        }
+        if !with_page.is_empty() {
+            attempt.check_lease()?;
+            services
+                .store
+                .record_meetings(attempt.lease, &request.correlation_id, &with_page)
+                .await?;
+            for write in with_page {
+                if write.entry.stage == MeetingStage::Failed {
+                    tracing::warn!(meeting = %write.key, reason = %write.entry.reason, "meeting failed");
+                }
+                count_meeting(write.entry.stage);
+                journal.insert(write.key, write.entry);
             }
         }
         tally(status, &journal);
@@ -382,10 +393,7 @@ fn entry(stage: MeetingStage, uid: &str, summary: &str, reason: impl Into<String
 
 /// What is owed for this meeting: an earlier save of this migration whose update is not
 /// delivered, or one of an earlier migration of the user.
-fn owed_update(
-    prior: Option<&JournalEntry>,
-    pending: Option<&PendingUpdate>,
-) -> Option<OwedUpdate> {
+fn owed_update(prior: Option<&JournalEntry>, pending: Option<&PendingUpdate>) -> Option<OwedUpdate> {
     let from_journal = prior
         .filter(|p| matches!(p.stage, MeetingStage::Saving | MeetingStage::Saved))
         .map(|p| p.sequence);
@@ -394,20 +402,33 @@ fn owed_update(
         .map(|saved_sequence| OwedUpdate { saved_sequence })
 }
 
+/// How one meeting ended in this attempt.
+enum Done {
+    /// Journaled already: the meeting had side effects (a save, a send) that had to be recorded
+    /// before anything else happened.
+    Recorded(JournalEntry),
+    /// To be journaled with the rest of the page in one script: a skip, an unchanged meeting, a
+    /// failure before any write. A worker dying before that script runs only makes the next
+    /// attempt decide the same again.
+    WithPage(MeetingWrite),
+}
+
 /// One meeting through the stages. Per-meeting problems that retrying cannot fix (unreadable
-/// iCalendar, a refused mint, a refused message) end in a journaled `Failed`; transient ones
-/// abort the attempt.
+/// iCalendar, a refused mint, a refused message) end in `Failed`; transient ones abort the
+/// attempt.
 async fn migrate_meeting(
     attempt: &Attempt<'_>,
     context: &MailboxContext<'_>,
     mut item: MailboxItem,
     prior: Option<JournalEntry>,
-) -> Result<JournalEntry, RunError> {
+) -> Result<Done, RunError> {
     let services = attempt.services;
     let request = attempt.request;
     let user = &request.user;
     let key = item.href.clone();
-    let mut owed = owed_update(prior.as_ref(), context.pending.get(&key));
+    let mut pending = context.pending.get(&key).cloned();
+    let mut owed = owed_update(prior.as_ref(), pending.as_ref());
+    let later = |entry| Ok(Done::WithPage(MeetingWrite::new(key.clone(), entry)));
     for _ in 0..MAX_CONFLICTS {
         attempt.check_lease()?;
         let timer = StageTimer::start("rewrite");
@@ -422,13 +443,11 @@ async fn migrate_meeting(
                 reason,
             } => {
                 timer.finish("skipped");
-                let skipped = entry(MeetingStage::Skipped, &uid, &summary, reason);
-                return attempt.record(&key, skipped, PendingChange::Keep).await;
+                return later(entry(MeetingStage::Skipped, &uid, &summary, reason));
             }
             AfterSelect::Fail { reason } => {
                 timer.finish("error");
-                let failed = entry(MeetingStage::Failed, "", "", reason);
-                return attempt.record(&key, failed, PendingChange::Keep).await;
+                return later(entry(MeetingStage::Failed, "", "", reason));
             }
         };
         let mint = MintRequest {
@@ -441,18 +460,17 @@ async fn migrate_meeting(
             AfterMint::Rewrite(coords) => coords,
             AfterMint::Fail { reason } => {
                 timer.finish("refused");
-                let failed = entry(
+                return later(entry(
                     MeetingStage::Failed,
                     &selection.uid,
                     &selection.summary,
                     reason,
-                );
-                return attempt.record(&key, failed, PendingChange::Keep).await;
+                ));
             }
-            AfterMint::Unavailable { .. } => {
+            AfterMint::Unavailable { reason } => {
                 timer.finish("error");
                 return Err(RunError::Platform(MeetingServiceError::Unavailable(
-                    format!("minting coordinates for {key}"),
+                    format!("minting coordinates for {key}: {reason}"),
                 )));
             }
         };
@@ -466,14 +484,14 @@ async fn migrate_meeting(
                 timer.finish("error");
                 progress.stage = MeetingStage::Failed;
                 progress.reason = reason;
-                return attempt.record(&key, progress, PendingChange::Keep).await;
+                return later(progress);
             }
             Action::Unchanged => {
                 timer.finish("unchanged");
                 progress.stage = MeetingStage::Unchanged;
                 progress.sequence = selection.sequence;
                 progress.reason = "already carries the target coordinates".into();
-                return attempt.record(&key, progress, PendingChange::Keep).await;
+                return later(progress);
             }
             Action::OwedButSuperseded { saved, current } => {
                 timer.finish("unchanged");
@@ -482,29 +500,46 @@ async fn migrate_meeting(
                 progress.reason = format!(
                     "saved with SEQUENCE {saved}; the organizer's own update (SEQUENCE {current}) already carried the new block"
                 );
-                return attempt.record(&key, progress, PendingChange::Clear).await;
+                let write = MeetingWrite::new(key.clone(), progress).with_pending(PendingChange::Clear);
+                return attempt.record(write).await.map(Done::Recorded);
             }
             Action::NotifyOwed { sequence, notifier } => {
                 timer.finish("owed");
                 progress.stage = MeetingStage::Saved;
                 progress.sequence = sequence;
-                return deliver(attempt, &key, item.ics, progress, notifier, selection.attendees)
-                    .await;
+                let pending = pending.unwrap_or_else(|| {
+                    pending_update(&selection, sequence, &request.correlation_id)
+                });
+                let delivery = Delivery {
+                    key: &key,
+                    ics: item.ics,
+                    attendees: selection.attendees,
+                    notifier,
+                    pending,
+                    fresh: false,
+                };
+                return deliver(attempt, delivery, progress).await.map(Done::Recorded);
             }
             Action::SaveAndNotify { sequence, notifier } => {
                 timer.finish("changed");
-                let rewritten = rewritten.expect("SaveAndNotify comes from a rewrite");
+                let Ok(rewritten) = rewritten else {
+                    unreachable!("SaveAndNotify comes from a successful rewrite")
+                };
                 progress.sequence = sequence;
-                let pending = PendingChange::Set(PendingUpdate {
-                    uid: selection.uid.clone(),
-                    sequence,
-                    correlation_id: request.correlation_id.clone(),
-                    saved_at: Utc::now(),
-                });
-                attempt.record(&key, progress.clone(), pending).await?;
+                // Saving and the pending update in one script, before the PUT: if we die after
+                // the PUT, any later run finds the update owed.
+                let update = pending_update(&selection, sequence, &request.correlation_id);
+                let fresh = owed.is_none();
+                attempt
+                    .record(
+                        MeetingWrite::new(key.clone(), progress.clone())
+                            .with_pending(PendingChange::Set(update.clone())),
+                    )
+                    .await?;
                 owed = Some(OwedUpdate {
                     saved_sequence: sequence,
                 });
+                pending = Some(update.clone());
                 attempt.check_lease()?;
                 let timer = StageTimer::start("save");
                 match services
@@ -517,18 +552,15 @@ async fn migrate_meeting(
                         timer.finish("ok");
                         progress.stage = MeetingStage::Saved;
                         progress.etag = Some(etag);
-                        attempt
-                            .record(&key, progress.clone(), PendingChange::Keep)
-                            .await?;
-                        return deliver(
-                            attempt,
-                            &key,
-                            rewritten.ics,
-                            progress,
+                        let delivery = Delivery {
+                            key: &key,
+                            ics: rewritten.ics,
+                            attendees: selection.attendees,
                             notifier,
-                            selection.attendees,
-                        )
-                        .await;
+                            pending: update,
+                            fresh,
+                        };
+                        return deliver(attempt, delivery, progress).await.map(Done::Recorded);
                     }
                     Err(MailboxError::PreconditionFailed(_)) => {
                         // The organizer edited the meeting since we read it: re-read and rewrite
@@ -559,19 +591,31 @@ async fn migrate_meeting(
     Err(RunError::Conflicts(key))
 }
 
+fn pending_update(selection: &mms_ical::Selection, sequence: u32, correlation: &str) -> PendingUpdate {
+    PendingUpdate {
+        uid: selection.uid.clone(),
+        sequence,
+        correlation_id: correlation.to_string(),
+        saved_at: Utc::now(),
+        message_ids_sent: Vec::new(),
+        owed: BTreeMap::new(),
+    }
+}
+
 /// The organizer deleted the meeting while we worked on it: nothing to save or tell anyone.
 async fn deleted_meanwhile(
     attempt: &Attempt<'_>,
     key: &str,
     selection: &mms_ical::Selection,
-) -> Result<JournalEntry, RunError> {
+) -> Result<Done, RunError> {
     let skipped = entry(
         MeetingStage::Skipped,
         &selection.uid,
         &selection.summary,
         "deleted by its organizer during the migration",
     );
-    attempt.record(key, skipped, PendingChange::Clear).await
+    let write = MeetingWrite::new(key, skipped).with_pending(PendingChange::Clear);
+    attempt.record(write).await.map(Done::Recorded)
 }
 
 /// Build the update of a saved meeting: batches of at most `mail.max_recipients_per_message`
@@ -595,7 +639,7 @@ async fn build_plan(
             notify_declined: policy.notify_declined,
             date: Utc::now(),
         };
-        mms_ical::imip::build_updates(&ics, &context)
+        mms_ical::build_updates(&ics, &context)
     };
     if attendees > BLOCKING_BUILD_ATTENDEES {
         tokio::task::spawn_blocking(build)
@@ -606,34 +650,47 @@ async fn build_plan(
     }
 }
 
-/// Deliver the saved meeting's update to every attendee, batch by batch, skipping batches the
-/// ledger says went out already and resending deferred recipients alone. `progress` is the
-/// meeting's `Saved` entry; the returned entry is `Sent` (all delivered), `Saved` (some deferred:
-/// the attempt is retried) or `Failed` (some refused for good).
+/// A saved meeting whose update is to be delivered.
+struct Delivery<'k> {
+    key: &'k str,
+    /// The meeting as saved (its update carries it).
+    ics: String,
+    attendees: usize,
+    notifier: Notifier,
+    /// What is left to send, kept current batch by batch and written with each batch.
+    pending: PendingUpdate,
+    /// Saved for the first time by this very attempt: nothing of its update can have been sent
+    /// yet, so the ledger need not be asked.
+    fresh: bool,
+}
+
+/// Deliver the saved meeting's update to every attendee, batch by batch: batches the ledger (or
+/// the pending update) says went out are skipped, recipients a batch still owes are sent to
+/// alone. `progress` is the meeting's `Saved` entry; the returned entry is `Sent` (all
+/// delivered), `Saved` (some deferred: the attempt is retried) or `Failed` (some refused).
 async fn deliver(
     attempt: &Attempt<'_>,
-    key: &str,
-    ics: String,
+    mut delivery: Delivery<'_>,
     mut progress: JournalEntry,
-    notifier: Notifier,
-    attendees: usize,
 ) -> Result<JournalEntry, RunError> {
     let services = attempt.services;
     let request = attempt.request;
-    if notifier == Notifier::Server {
+    let key = delivery.key;
+    if delivery.notifier == Notifier::Server {
         progress.stage = MeetingStage::Sent;
         progress.reason =
             "the mailbox server sends the update itself (RFC 6638 implicit scheduling)".into();
-        return attempt.record(key, progress, PendingChange::Clear).await;
+        let write = MeetingWrite::new(key, progress).with_pending(PendingChange::Clear);
+        return attempt.record(write).await;
     }
     let timer = StageTimer::start("send");
-    let plan = match build_plan(services, request, ics, attendees).await? {
+    let plan = match build_plan(services, request, delivery.ics, delivery.attendees).await? {
         Ok(plan) => plan,
         Err(e) => {
             timer.finish("error");
             progress.stage = MeetingStage::Failed;
             progress.reason = format!("saved, but the update message cannot be built: {e}");
-            return attempt.record(key, progress, PendingChange::Keep).await;
+            return attempt.record(MeetingWrite::new(key, progress)).await;
         }
     };
     let total = plan.recipient_count();
@@ -642,60 +699,89 @@ async fn deliver(
     let not_notified = if plan.not_notified.is_empty() {
         String::new()
     } else {
-        format!(
-            "; not notified: {}",
-            plan.not_notified
-                .iter()
-                .take(NAMED_REFUSALS)
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ) + &more(plan.not_notified.len())
+        let named: Vec<String> = plan
+            .not_notified
+            .iter()
+            .take(NAMED_REFUSALS)
+            .map(|n| n.to_string())
+            .collect();
+        format!("; not notified: {}{}", named.join(", "), more(plan.not_notified.len()))
     };
     if plan.batches.is_empty() {
         timer.finish("no_recipients");
         progress.stage = MeetingStage::Sent;
         progress.reason = format!("no attendees to notify{not_notified}");
-        return attempt.record(key, progress, PendingChange::Clear).await;
+        let write = MeetingWrite::new(key, progress).with_pending(PendingChange::Clear);
+        return attempt.record(write).await;
     }
     let mut deferred: Vec<(String, String)> = Vec::new();
     let mut refused: Vec<(String, String)> = Vec::new();
-    for mut batch in plan.batches {
+    // The last batch's outcome is written together with the meeting's final entry.
+    let mut unrecorded_sent: Vec<String> = Vec::new();
+    let batches = plan.batches.len();
+    for (index, mut batch) in plan.batches.into_iter().enumerate() {
         attempt.check_lease()?;
-        let ledger = services
-            .store
-            .ledger_state(&request.tenant, &request.user, &batch.message_id)
+        let id = batch.message_id.clone();
+        let pending = &mut delivery.pending;
+        if pending.message_ids_sent.contains(&id) {
+            continue;
+        }
+        if !delivery.fresh
+            && services
+                .store
+                .was_sent(&request.tenant, &request.user, &id)
+                .await?
+        {
+            continue;
+        }
+        if let Some(owed) = pending.owed.get(&id) {
+            batch.recipients = owed.clone();
+        }
+        let (still_deferred, still_refused) = send_batch(attempt, key, &mut batch)
+            .instrument(timer.span())
             .await?;
-        batch.recipients = match ledger {
-            LedgerState::Delivered => continue,
-            LedgerState::Owed(recipients) => recipients,
-            LedgerState::Unknown => batch.recipients,
-        };
-        let (still_deferred, still_refused) =
-            send_batch(attempt, key, &mut batch).instrument(timer.span()).await?;
         let owed: Vec<String> = still_deferred
             .iter()
             .chain(&still_refused)
             .map(|(r, _)| r.clone())
             .collect();
-        // The batch's outcome and the meeting's progress in one fenced script: what the relay
-        // took is never sent again, what it deferred or refused is what a later send retries.
-        attempt.check_lease()?;
-        record_batch(attempt, key, &progress, &batch.message_id, &owed).await?;
+        let sent = if owed.is_empty() {
+            pending.owed.remove(&id);
+            pending.message_ids_sent.push(id.clone());
+            vec![id]
+        } else {
+            pending.owed.insert(id, owed);
+            Vec::new()
+        };
         deferred.extend(still_deferred);
         refused.extend(still_refused);
+        if index + 1 == batches {
+            unrecorded_sent = sent;
+        } else {
+            // What the relay took is recorded before the next batch goes out: a crash resends
+            // at most the batch in flight.
+            let write = MeetingWrite::new(key, progress.clone())
+                .with_sent(sent)
+                .with_pending(PendingChange::Set(pending.clone()));
+            record_persistently(attempt, write).await?;
+        }
     }
     let undelivered = deferred.len() + refused.len();
     progress.undelivered = undelivered as u32;
     let named = |list: &[(String, String)]| {
-        list.iter()
+        let shown: Vec<String> = list
+            .iter()
             .take(NAMED_REFUSALS)
             .map(|(r, reply)| format!("{r} ({reply})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-            + &more(list.len())
+            .collect();
+        shown.join(", ") + &more(list.len())
     };
-    if !deferred.is_empty() {
+    let pending_change = if undelivered == 0 {
+        progress.stage = MeetingStage::Sent;
+        progress.reason = format!("update sent to {total} attendees{not_notified}");
+        timer.finish("ok");
+        PendingChange::Clear
+    } else if !deferred.is_empty() {
         timer.finish("deferred");
         progress.stage = MeetingStage::Saved;
         progress.reason = format!(
@@ -703,9 +789,8 @@ async fn deliver(
             deferred.len(),
             named(&deferred)
         );
-        return attempt.record(key, progress, PendingChange::Keep).await;
-    }
-    if !refused.is_empty() {
+        PendingChange::Set(delivery.pending)
+    } else {
         timer.finish("refused");
         progress.stage = MeetingStage::Failed;
         progress.reason = format!(
@@ -713,12 +798,12 @@ async fn deliver(
             refused.len(),
             named(&refused)
         );
-        return attempt.record(key, progress, PendingChange::Keep).await;
-    }
-    timer.finish("ok");
-    progress.stage = MeetingStage::Sent;
-    progress.reason = format!("update sent to {total} attendees{not_notified}");
-    attempt.record(key, progress, PendingChange::Clear).await
+        PendingChange::Set(delivery.pending)
+    };
+    let write = MeetingWrite::new(key, progress)
+        .with_sent(unrecorded_sent)
+        .with_pending(pending_change);
+    record_persistently(attempt, write).await
 }
 
 fn more(count: usize) -> String {
@@ -729,13 +814,16 @@ fn more(count: usize) -> String {
     }
 }
 
+/// A relay's refusal of one recipient: (address, the relay's reply).
+type Refusal = (String, String);
+
 /// Send one batch; recipients the relay deferred are sent again alone, a few times. Returns the
-/// recipients still deferred and those refused for good, each with the relay's reply.
+/// recipients still deferred and those refused for good.
 async fn send_batch(
     attempt: &Attempt<'_>,
     key: &str,
     batch: &mut OutgoingMessage,
-) -> Result<(Vec<(String, String)>, Vec<(String, String)>), RunError> {
+) -> Result<(Vec<Refusal>, Vec<Refusal>), RunError> {
     let mut refused = Vec::new();
     let mut delay = Duration::from_millis(200);
     for round in 0..DEFERRED_ROUNDS {
@@ -772,41 +860,24 @@ async fn send_batch(
     unreachable!("the last round returns")
 }
 
-/// Record a batch in the sent ledger (delivered, or the recipients it still owes) together with
-/// the meeting's progress. Once the relay has taken a batch, this write is what stands between us
-/// and a resend, so a short Redis outage (a restart, a failover) is ridden out.
-async fn record_batch(
+/// Journal a write that follows a send. Once the relay has taken a batch, this write is what
+/// stands between us and a resend, so a short Redis outage (a restart, a failover) is ridden out.
+async fn record_persistently(
     attempt: &Attempt<'_>,
-    key: &str,
-    progress: &JournalEntry,
-    message_id: &str,
-    owed: &[String],
-) -> Result<(), RunError> {
+    write: MeetingWrite,
+) -> Result<JournalEntry, RunError> {
     let mut delay = Duration::from_millis(100);
     let mut last = None;
     for _ in 0..12 {
-        attempt.check_lease()?;
-        match attempt
-            .services
-            .store
-            .record_batch(
-                attempt.lease,
-                &attempt.request.correlation_id,
-                key,
-                progress,
-                message_id,
-                owed,
-            )
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(StoreError::LeaseLost { .. }) => return Err(RunError::LeaseLost),
-            Err(e) => {
-                tracing::warn!(error = %e, meeting = key, "recording a sent batch failed; retrying");
+        match attempt.record(write.clone()).await {
+            Ok(entry) => return Ok(entry),
+            Err(RunError::Store(e)) => {
+                tracing::warn!(error = %e, meeting = %write.key, "recording a sent update failed; retrying");
                 last = Some(e);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
+            Err(other) => return Err(other),
         }
     }
     Err(RunError::Store(last.expect("the loop ran")))
@@ -931,6 +1002,8 @@ mod tests {
             sequence: 4,
             correlation_id: "c".into(),
             saved_at: Utc::now(),
+            message_ids_sent: Vec::new(),
+            owed: BTreeMap::new(),
         };
         assert_eq!(
             owed_update(None, Some(&pending)),

@@ -5,9 +5,9 @@ PY ?= python3
 CARGO ?= cargo
 export MMS_VENV := $(VENV)
 
-.PHONY: deps redis-bin redis-up venv build run test lint fmt bench fuzz clean
+.PHONY: deps redis-bin prometheus-bin luacheck-bin redis-up venv build run test test-ops lint fmt bench fuzz clean
 
-deps: redis-bin venv
+deps: redis-bin prometheus-bin venv
 
 # redis-server from Debian's packages when it is missing.
 redis-bin:
@@ -16,20 +16,43 @@ redis-bin:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null; }
 	@redis-server --version >/dev/null
 
-# Radicale (CalDAV) and aiosmtpd (SMTP sink) in a local virtualenv.
+# luacheck (Debian's lua-check) for the store's Redis scripts, when it is missing.
+luacheck-bin:
+	@command -v luacheck >/dev/null 2>&1 || { \
+	  echo "installing luacheck"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua-check) >/dev/null; }
+	@luacheck --version >/dev/null
+
+# Prometheus and promtool from Debian's packages when missing (the ops tests run both).
+prometheus-bin:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	  echo "installing prometheus"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus) >/dev/null; }
+	@promtool --version >/dev/null
+
+# Radicale and Xandikos (two real CalDAV servers), aiosmtpd (SMTP sink) in a local virtualenv; kubernetes-validate and the
+# KEDA / Prometheus Operator models (their CRD schemas) for the manifest tests.
+VENV_PACKAGES := 'radicale>=3.2,<4' 'aiosmtpd>=1.4,<2' 'xandikos>=0.4.10,<0.5' 'kubernetes-validate>=1.31,<2' \
+	'cloudcoil-models-keda==2.16.1.0' 'cloudcoil-models-prometheus-operator==0.80.1.0'
 venv: $(VENV)/.installed
-$(VENV)/.installed:
+$(VENV)/.installed: Makefile
 	$(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check 'radicale>=3.2,<4' 'aiosmtpd>=1.4,<2'
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(VENV_PACKAGES)
 	touch $@
 
 build:
 	$(CARGO) build --bins
 
 # The main job on embedded defaults: Redis (started here if none answers on 6379), a vdir mailbox
-# and a Maildir outbox under ./var, a demo tenant, the worker and the API in one process.
+# and a Maildir outbox under ./var, a demo tenant, the worker and the API in one process. It prints
+# each demo user's progress, then what was migrated, where to look, the API's URL and token, and
+# the ./target/release/mmsctl commands to try next. The operator token is kept in
+# var/operator-token (made once, random) so that those commands keep working across runs.
 run: deps redis-up
-	$(CARGO) run --release --bin mms -- all --demo $(if $(CONFIG),--config $(CONFIG),)
+	$(CARGO) build --release --bins
+	@mkdir -p var
+	@test -s var/operator-token || (head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > var/operator-token)
+	MMS_API__OPERATOR_TOKEN="$$(cat var/operator-token)" ./target/release/mms all --demo $(if $(CONFIG),--config $(CONFIG),)
 
 # The local Redis the embedded defaults point at (127.0.0.1:6379), started if nothing answers there.
 redis-up: redis-bin
@@ -42,7 +65,14 @@ test: deps lint
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc
 
-lint:
+# The operations checks alone (alert-rule unit tests, manifests, promtool check metrics, the
+# dashboard and the real-Prometheus test); `make test` runs them with everything else.
+test-ops: deps
+	promtool test rules deploy/prometheus/tests/alerts_test.yaml
+	$(CARGO) test --test ops_promtool --test ops_manifests --test ops_health --test ops_prometheus
+
+lint: luacheck-bin
+	luacheck --quiet --no-color --config crates/mms-store/lua/.luacheckrc crates/mms-store/lua
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -66,3 +96,6 @@ fuzz:
 clean:
 	$(CARGO) clean
 	rm -rf var
+
+# `make run` serves /metrics on loopback only: the default (0.0.0.0:9464) is for containers.
+run: export MMS_METRICS_ADDR ?= 127.0.0.1:9464

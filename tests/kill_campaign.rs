@@ -73,10 +73,7 @@ async fn resends_per_kill_of_the_lease_holder() {
             workers[victim].kill9();
             workers.remove(victim);
             killed += 1;
-            workers.push(WorkerProcess::spawn(
-                &path,
-                &format!("campaign-{spawned}"),
-            ));
+            workers.push(WorkerProcess::spawn(&path, &format!("campaign-{spawned}")));
             spawned += 1;
         }
         wait_final(

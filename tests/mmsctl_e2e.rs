@@ -158,11 +158,12 @@ fn config(redis: &RedisServer, smtp: &SmtpSink, mailboxes: &Path) -> MmsConfig {
         api_addr: format!("127.0.0.1:{}", mms_testkit::free_port()),
         mailbox: MailboxConfig::Vdir {
             root: mailboxes.to_path_buf(),
+            options: Default::default(),
         },
         mail: MailConfig::Smtp {
             host: "127.0.0.1".into(),
             port: smtp.port,
-            tls: "none".into(),
+            tls: mms_core::config::SmtpTls::None,
             username: None,
             password: None,
             timeout_secs: 10,
@@ -402,4 +403,255 @@ async fn an_admin_drives_a_whole_migration_with_mmsctl_alone() {
         "the remaining number is offered"
     );
     assert!(!text.contains("5555 0100"), "the unassigned number is gone");
+}
+
+impl MmsAll {
+    /// Run `mmsctl args` expecting it to fail: its exit code and stderr.
+    fn fail(&self, args: &[&str]) -> (i32, String) {
+        self.fail_with(self.ctl(args), args)
+    }
+
+    fn fail_with(&self, mut command: Command, args: &[&str]) -> (i32, String) {
+        let output = command.output().expect("run mmsctl");
+        assert!(
+            !output.status.success(),
+            "mmsctl {args:?} succeeded: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// The `Event` column of a user's transaction history.
+    fn history_events(&self, user: &str) -> Vec<String> {
+        let history = self.json(&[
+            "get-meeting-migration-transaction-history",
+            "--identity",
+            user,
+        ]);
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["Event"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// Issue 9 ("Must show"): a whole admin session with `mmsctl` only, from a tenant created with
+/// both switches to one migration looked up by its correlation id, importing the sample CSV
+/// shipped under `deploy/examples/`, and every error showing its HTTP status and the API's code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_session_with_mmsctl_alone() {
+    const SAMPLE_USERS: [&str; 3] = ["ann@acme.example", "bob@acme.example", "cy@acme.example"];
+    let (redis, smtp) = tokio::join!(RedisServer::start(false), SmtpSink::start());
+    let dir = tempfile::tempdir().unwrap();
+    let mailboxes = dir.path().join("mailboxes");
+    for user in SAMPLE_USERS {
+        demo::write_mailbox(&mailboxes, user, MEETINGS, Utc::now()).unwrap();
+    }
+    let mut cfg = config(&redis, &smtp, &mailboxes);
+    cfg.namespace = "ctl-session".into();
+    let config_path = dir.path().join("mms.toml");
+    std::fs::write(&config_path, toml::to_string(&cfg).unwrap()).unwrap();
+    let mut mms = MmsAll::spawn(&config_path, format!("http://{}", cfg.api_addr));
+    mms.ready().await;
+
+    // A tenant with both switches given: migrations on, automatic T2 migrations off (M3, M4).
+    let created = mms.json(&[
+        "create-tenant",
+        "--meeting-migration-enabled",
+        "true",
+        "--automatically-migrate-user-meetings",
+        "false",
+    ]);
+    assert_eq!(
+        (
+            &created["MeetingMigrationEnabled"],
+            &created["AutomaticallyMigrateUserMeetings"]
+        ),
+        (&json!(true), &json!(false)),
+        "{created}"
+    );
+    assert_eq!(mms.json(&["list-tenants"]), json!([TENANT]));
+    let dialin = mms.json(&["get-dialin-conferencing-tenant-settings"]);
+    assert_eq!(
+        dialin["AutomaticallyMigrateUserMeetings"], false,
+        "{dialin}"
+    );
+
+    // The sample CSV as shipped, after the bridge it names.
+    mms.run(&[
+        "set-bridge",
+        "--id",
+        "main",
+        "--name",
+        "Main bridge",
+        "--number",
+        "+1 206-555-0142|United States, Seattle (Toll)",
+    ]);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples/users.csv");
+    let imported = mms.json(&["import-users", "--file", sample.to_str().unwrap()]);
+    assert_eq!(imported["Imported"], 3, "{imported}");
+
+    // list-users: a table, a filter, and paging that says where the next page starts.
+    let table = mms.run(&["list-users"]);
+    assert!(table.starts_with("Upn "), "{table}");
+    for user in SAMPLE_USERS {
+        assert!(table.contains(user), "{user}: {table}");
+    }
+    let without_audio = mms.json(&["list-users", "--audio-enabled", "false"]);
+    let listed: Vec<&str> = without_audio
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["Upn"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["cy@acme.example"]);
+    let output = mms.ctl(&["list-users", "--limit", "2"]).output().unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--offset 2"), "{stderr}");
+
+    // set-user changes only what it is given; a new user must say whether they dial in.
+    let cy = mms.json(&[
+        "set-user",
+        "--identity",
+        "cy@acme.example",
+        "--teams-upgrade-mode",
+        "TeamsOnly",
+    ]);
+    assert_eq!(cy["TeamsUpgradeMode"], "TeamsOnly", "{cy}");
+    assert_eq!(cy["SipAddress"], "cy@acme.example", "kept: {cy}");
+    let (code, stderr) = mms.fail(&["set-user", "--identity", "dee@acme.example"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("error: HTTP 400 invalid_import") && stderr.contains("AudioEnabled"),
+        "{stderr}"
+    );
+
+    // What-if, then the start, watched until final.
+    let what_if = mms.run(&[
+        "start-meeting-migration",
+        "--identity",
+        "bob@acme.example",
+        "--what-if",
+    ]);
+    assert_eq!(
+        what_if.matches("WouldUpdate").count(),
+        MIGRATING,
+        "{what_if}"
+    );
+    let started = mms.json(&["start-meeting-migration", "--identity", "bob@acme.example"]);
+    let correlation_id = started["CorrelationId"].as_str().unwrap().to_string();
+    let drawn = mms.watch(&["--identity", "bob@acme.example"]);
+    assert!(drawn.ends_with("1 of 1 migrations final\n"), "{drawn}");
+
+    // The migration by its correlation id, with every meeting's outcome.
+    let migration = mms.json(&["get-meeting-migration", "--correlation-id", &correlation_id]);
+    assert_eq!(migration["State"], "Succeeded", "{migration:#}");
+    let updated = migration["Meetings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["Outcome"] == "Updated")
+        .count();
+    assert_eq!(updated, MIGRATING, "{migration:#}");
+    let table = mms.run(&["get-meeting-migration", "--correlation-id", &correlation_id]);
+    assert!(table.contains("Updated"), "{table}");
+    let history = mms.history_events("bob@acme.example");
+    for step in ["Triggered", "Queued", "Started", "Succeeded"] {
+        assert!(history.iter().any(|e| e == step), "{step}: {history:?}");
+    }
+
+    // T2-no: a SIP address change and an organization URL change queue nothing and leave a
+    // history line.
+    let changed = mms.json(&[
+        "change-sip-address",
+        "--identity",
+        "cy@acme.example",
+        "--sip-address",
+        "sip:cy.new@acme.example",
+    ]);
+    assert_eq!(
+        (
+            &changed["Outcomes"][0]["Rule"],
+            &changed["Outcomes"][0]["Result"]
+        ),
+        (&json!("T2-no"), &json!("NotTriggered")),
+        "{changed}"
+    );
+    assert_eq!(
+        mms.history_events("cy@acme.example"),
+        ["NotTriggered"],
+        "one line, nothing queued"
+    );
+    let url = mms.json(&[
+        "change-organization-meeting-url",
+        "--url",
+        "https://meet.acme.example/new",
+    ]);
+    assert_eq!(url["Counts"]["NotTriggered"], 3, "{url}");
+    assert_eq!(
+        mms.history_events("ann@acme.example"),
+        ["NotTriggered"],
+        "every organizer's history has the line"
+    );
+    assert_eq!(
+        mms.json(&["get-meeting-migration-status"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "only bob's migration exists"
+    );
+
+    // Errors: the HTTP status and the API's code, one "not found" rule, no misleading hint.
+    let (code, stderr) = mms.fail(&["get-user", "--identity", "nobody@acme.example"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("error: HTTP 404 user_not_found: "),
+        "{stderr}"
+    );
+    let (_, stderr) = mms.fail(&[
+        "start-meeting-migration",
+        "--identity",
+        "nobody@acme.example",
+    ]);
+    assert!(
+        stderr.starts_with("error: HTTP 404 user_not_found: "),
+        "{stderr}"
+    );
+    let (_, stderr) = mms.fail(&["get-meeting-migration", "--correlation-id", "no-such-id"]);
+    assert!(
+        stderr.starts_with("error: HTTP 404 migration_not_found: "),
+        "{stderr}"
+    );
+    let (_, stderr) = mms.fail(&["--tenant", "nowhere", "list-users"]);
+    assert!(
+        stderr.starts_with("error: HTTP 404 tenant_not_found: "),
+        "{stderr}"
+    );
+    let mut short_token = mms.ctl(&["list-users"]);
+    short_token.env("MMS_TOKEN", "short");
+    let (code, stderr) = mms.fail_with(short_token, &["list-users"]);
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with("error: HTTP 401 "), "{stderr}");
+    assert!(
+        stderr.contains("MMS_TOKEN") && !stderr.contains("api_addr"),
+        "{stderr}"
+    );
+    let (code, _) = mms.fail(&["get-user"]);
+    assert_eq!(code, 64, "a usage error has its own exit code");
+
+    // remove-user: gone from the directory, history kept.
+    mms.run(&["remove-user", "--identity", "cy@acme.example"]);
+    let (_, stderr) = mms.fail(&["get-user", "--identity", "cy@acme.example"]);
+    assert!(stderr.contains("HTTP 404 user_not_found"), "{stderr}");
+    assert_eq!(
+        mms.history_events("cy@acme.example"),
+        ["NotTriggered", "NotTriggered"]
+    );
 }

@@ -17,9 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::{message_id, scrape, wait_final, Stack, WorkerProcess};
-use mms_core::{
-    MigrationRequest, MigrationState, SourceMeetingType, TargetMeetingType, Trigger,
-};
+use mms_core::{MigrationRequest, MigrationState, SourceMeetingType, TargetMeetingType, Trigger};
 use mms_store::Store;
 use mms_testkit::cluster::RedisCluster;
 
@@ -63,7 +61,10 @@ async fn three_workers_share_sixty_users_of_two_tenants() {
     let tenants = ["north", "south"];
     let mut expected = HashMap::new();
     for tenant in tenants {
-        for (user, names) in stack.seed_tenant(&store, tenant, &users(tenant, 0..30), 2).await {
+        for (user, names) in stack
+            .seed_tenant(&store, tenant, &users(tenant, 0..30), 2)
+            .await
+        {
             expected.insert((tenant.to_string(), user), names);
         }
     }
@@ -78,8 +79,17 @@ async fn three_workers_share_sixty_users_of_two_tenants() {
         store.enqueue(&manual(tenant, user), 0).await.unwrap();
     }
     for tenant in tenants {
-        let rows = wait_final(&store, tenant, &users(tenant, 0..30), Duration::from_secs(240)).await;
-        assert!(rows.iter().all(|r| r.state == MigrationState::Succeeded), "{rows:#?}");
+        let rows = wait_final(
+            &store,
+            tenant,
+            &users(tenant, 0..30),
+            Duration::from_secs(240),
+        )
+        .await;
+        assert!(
+            rows.iter().all(|r| r.state == MigrationState::Succeeded),
+            "{rows:#?}"
+        );
     }
 
     let mut done = Vec::new();
@@ -90,7 +100,11 @@ async fn three_workers_share_sixty_users_of_two_tenants() {
         lease_busy += counter(&text, "mms_migrations_total", "outcome=\"lease_busy\"");
     }
     println!("migrations per worker: {done:?}; lease_busy in all: {lease_busy}");
-    assert_eq!(done.iter().sum::<usize>(), 60, "every migration counted once: {done:?}");
+    assert_eq!(
+        done.iter().sum::<usize>(),
+        60,
+        "every migration counted once: {done:?}"
+    );
     for (worker, n) in workers.iter().zip(&done) {
         assert!(
             (10..=30).contains(n),
@@ -98,7 +112,10 @@ async fn three_workers_share_sixty_users_of_two_tenants() {
             worker.name
         );
     }
-    assert!(lease_busy <= 1.0, "LeaseBusy churn: {lease_busy} attempts found the lease taken");
+    assert!(
+        lease_busy <= 1.0,
+        "LeaseBusy churn: {lease_busy} attempts found the lease taken"
+    );
     let mails = stack.smtp.messages();
     let ids: HashSet<String> = mails.iter().map(|m| message_id(&m.data)).collect();
     assert_eq!(ids.len(), mails.len(), "no message sent twice");
@@ -119,7 +136,9 @@ async fn on_cluster(
     cfg.lease.ttl_ms = 6_000;
     cfg.queue.claim_idle_ms = 8_000;
     let path = stack.write_config(&cfg, namespace);
-    let store = Store::from_config(&cfg).await.expect("store on the cluster");
+    let store = Store::from_config(&cfg)
+        .await
+        .expect("store on the cluster");
     let workers = (1..=count)
         .map(|i| WorkerProcess::spawn(&path, &format!("{namespace}-worker-{i}")))
         .collect();
@@ -141,7 +160,10 @@ async fn a_migration_runs_on_a_redis_cluster() {
             store.enqueue(&manual(tenant, &user), 0).await.unwrap();
         }
         let rows = wait_final(&store, tenant, &users, Duration::from_secs(120)).await;
-        assert!(rows.iter().all(|r| r.state == MigrationState::Succeeded), "{rows:#?}");
+        assert!(
+            rows.iter().all(|r| r.state == MigrationState::Succeeded),
+            "{rows:#?}"
+        );
     }
     let mails = stack.smtp.messages();
     let ids: HashSet<String> = mails.iter().map(|m| message_id(&m.data)).collect();
@@ -170,7 +192,10 @@ async fn a_master_killed_mid_run_loses_nothing_and_sends_nothing_twice() {
     // Mid-run: once some updates went out and some users are still to do.
     let deadline = Instant::now() + Duration::from_secs(120);
     while stack.smtp.messages().len() < 3 {
-        assert!(Instant::now() < deadline, "no update sent within two minutes");
+        assert!(
+            Instant::now() < deadline,
+            "no update sent within two minutes"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let slot = cluster.slot_of(&store.keys().stream(tenant)).await;
@@ -179,7 +204,10 @@ async fn a_master_killed_mid_run_loses_nothing_and_sends_nothing_twice() {
     cluster.wait_promoted(slot, master).await;
 
     let rows = wait_final(&store, tenant, &users, Duration::from_secs(180)).await;
-    assert!(rows.iter().all(|r| r.state == MigrationState::Succeeded), "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| r.state == MigrationState::Succeeded),
+        "{rows:#?}"
+    );
     let total: usize = expected.values().map(Vec::len).sum();
     let mails = stack.smtp.messages();
     let ids: HashSet<String> = mails.iter().map(|m| message_id(&m.data)).collect();
@@ -188,10 +216,18 @@ async fn a_master_killed_mid_run_loses_nothing_and_sends_nothing_twice() {
         mails.len(),
         mails.len() - ids.len()
     );
-    assert_eq!(ids.len(), total, "each migrated meeting got exactly one distinct update");
+    assert_eq!(
+        ids.len(),
+        total,
+        "each migrated meeting got exactly one distinct update"
+    );
     for user in &users {
         let statuses = store.user_statuses(tenant, user).await.unwrap();
-        assert_eq!(statuses.len(), 1, "{user}: one migration, none lost or duplicated");
+        assert_eq!(
+            statuses.len(),
+            1,
+            "{user}: one migration, none lost or duplicated"
+        );
     }
 }
 
@@ -201,14 +237,17 @@ async fn a_master_killed_mid_run_loses_nothing_and_sends_nothing_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn measure_enqueue_to_start() {
-    let mut binaries = vec![("this branch".to_string(), env!("CARGO_BIN_EXE_mms").to_string())];
+    let mut binaries = vec![(
+        "this branch".to_string(),
+        env!("CARGO_BIN_EXE_mms").to_string(),
+    )];
     if let Ok(baseline) = std::env::var("MMS_BASELINE_BIN") {
         binaries.insert(0, ("baseline".to_string(), baseline));
     }
     for (label, binary) in binaries {
         let stack = Stack::start(false).await;
         let mut cfg = stack.config(None);
-        cfg.queue.block_ms = mms_core::MmsConfig::default().queue.block_ms;
+        cfg.queue.block_ms = mms_core::config::MmsConfig::default().queue.block_ms;
         let path = stack.write_config(&cfg, "latency");
         let store = stack.store(&cfg).await;
         let users = users("lat", 0..30);
@@ -231,7 +270,13 @@ async fn measure_enqueue_to_start() {
             let req = manual("lat", user);
             let queued_at = chrono::Utc::now();
             store.enqueue(&req, 0).await.unwrap();
-            let rows = wait_final(&store, "lat", std::slice::from_ref(user), Duration::from_secs(60)).await;
+            let rows = wait_final(
+                &store,
+                "lat",
+                std::slice::from_ref(user),
+                Duration::from_secs(60),
+            )
+            .await;
             let started = store
                 .history("lat", user)
                 .await
@@ -242,7 +287,10 @@ async fn measure_enqueue_to_start() {
                 .unwrap_or(rows[0].modified_date);
             latencies.push((started - queued_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
             // Idle again before the next one, at a random point of the poll interval.
-            tokio::time::sleep(Duration::from_millis(300 + (latencies.len() as u64 * 37) % 700)).await;
+            tokio::time::sleep(Duration::from_millis(
+                300 + (latencies.len() as u64 * 37) % 700,
+            ))
+            .await;
         }
         let _ = worker.kill();
         let _ = worker.wait();

@@ -31,6 +31,7 @@ async fn embedded(tenant: &str, users: &[String], meetings: usize, per_tenant: u
         redis_url: redis.url(),
         mailbox: MailboxConfig::Vdir {
             root: dir.path().join("mailboxes"),
+            options: Default::default(),
         },
         mail: MailConfig::Maildir {
             root: dir.path().join("outbox"),

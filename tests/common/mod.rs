@@ -58,11 +58,12 @@ impl Stack {
             password: None,
             timeout_secs: 10,
             ca_file: None,
+            options: Default::default(),
         };
         cfg.mail = MailConfig::Smtp {
             host: "127.0.0.1".into(),
             port: self.smtp.port,
-            tls: "none".into(),
+            tls: mms_core::config::SmtpTls::None,
             username: None,
             password: None,
             timeout_secs: 10,

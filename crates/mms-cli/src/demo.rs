@@ -3,13 +3,13 @@
 //! `mms all --demo` seeds it so that `make run` shows a migration end to end; the load generator
 //! and the end-to-end tests build their mailboxes with [`invitation`] too.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
-use mms_core::config::{MailboxConfig, MmsConfig};
+use mms_core::config::{MailConfig, MailboxConfig, MmsConfig};
 use mms_core::{
-    AudioConferencing, Bridge, DialInNumber, MigrationRequest, SourceMeetingType,
-    TargetMeetingType, TenantSettings, Trigger, UserProfile,
+    AudioConferencing, Bridge, DialInNumber, MigrationRequest, MigrationState, MigrationStatus,
+    SourceMeetingType, TargetMeetingType, TenantSettings, Trigger, UserProfile,
 };
 use mms_store::Store;
 
@@ -231,12 +231,24 @@ pub fn write_mailbox(
     Ok(())
 }
 
-/// Seed the demo tenant (idempotent) and queue a migration for each demo user.
-pub async fn seed(config: &MmsConfig, store: &Store) -> anyhow::Result<()> {
-    let MailboxConfig::Vdir { root } = &config.mailbox else {
+/// What [`seed`] queued: the migrations `make run` then follows ([`narrate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoSeed {
+    pub tenant: String,
+    /// Each demo user with the correlation id of their migration.
+    pub migrations: Vec<(String, String)>,
+    /// Where the demo mailboxes are.
+    pub mailboxes: PathBuf,
+}
+
+/// Seed the demo tenant (idempotent) and queue a migration for each demo user; `None` when the
+/// mailbox is not the embedded vdir store (the demo writes its mailboxes there).
+pub async fn seed(config: &MmsConfig, store: &Store) -> anyhow::Result<Option<DemoSeed>> {
+    let MailboxConfig::Vdir { root, .. } = &config.mailbox else {
         tracing::warn!("--demo needs the embedded vdir mailbox; skipping the demo seed");
-        return Ok(());
+        return Ok(None);
     };
+    let mut migrations = Vec::new();
     let tenant = DEMO_TENANT;
     store
         .create_tenant(&TenantSettings::defaults(tenant))
@@ -266,10 +278,132 @@ pub async fn seed(config: &MmsConfig, store: &Store) -> anyhow::Result<()> {
         );
         let queued = store.enqueue(&request, 0).await?;
         tracing::info!(user = %upn, correlation_id = %queued.correlation_id, "demo migration queued");
+        migrations.push((upn, queued.correlation_id));
     }
-    tracing::info!(
-        "demo tenant seeded: mailboxes under {}, updates go to the outbox; try `cargo run --bin mms -- status --tenant demo`",
-        root.display()
-    );
-    Ok(())
+    Ok(Some(DemoSeed {
+        tenant: tenant.to_string(),
+        migrations,
+        mailboxes: root.clone(),
+    }))
+}
+
+/// `make run`'s story, on stdout: a line per user whenever their migration moves (state,
+/// meetings done / total), then what happened, where to look, and what to try next with the
+/// binaries `make run` built. Stops once every demo migration is final (or Redis fails).
+pub async fn narrate(config: &MmsConfig, store: &Store, seed: &DemoSeed) {
+    let mut last: Vec<Option<(MigrationState, u32, u32)>> = vec![None; seed.migrations.len()];
+    loop {
+        let mut rows = Vec::with_capacity(seed.migrations.len());
+        for (index, (user, correlation_id)) in seed.migrations.iter().enumerate() {
+            let status = match store.status(&seed.tenant, correlation_id).await {
+                Ok(Some(status)) => status,
+                Ok(None) => continue,
+                Err(e) => {
+                    println!("demo: cannot follow the migrations ({e})");
+                    return;
+                }
+            };
+            let now = (
+                status.state,
+                status.succeeded_meeting + status.failed_meeting,
+                status.total_meeting,
+            );
+            if last[index] != Some(now) {
+                println!(
+                    "demo: {user:<22} {:<10} {}/{} meetings",
+                    status.state.to_string(),
+                    now.1,
+                    now.2
+                );
+                last[index] = Some(now);
+            }
+            rows.push(status);
+        }
+        if rows.len() == seed.migrations.len() && rows.iter().all(|r| r.state.is_final()) {
+            println!("{}", story_end(config, seed, &rows));
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// The summary `make run` ends with (see [`narrate`]).
+pub fn story_end(config: &MmsConfig, seed: &DemoSeed, rows: &[MigrationStatus]) -> String {
+    let migrated: u32 = rows.iter().map(|r| r.succeeded_meeting).sum();
+    let updates: u32 = rows.iter().map(|r| r.invites_update).sum();
+    let failed = rows
+        .iter()
+        .filter(|r| r.state == MigrationState::Failed)
+        .count();
+    let outbox = match &config.mail {
+        MailConfig::Maildir { root, .. } => format!("{}/new (one .eml per update)", root.display()),
+        MailConfig::Smtp { host, port, .. } => format!("sent to the SMTP relay {host}:{port}"),
+    };
+    let api = format!("http://{}", config.api_addr);
+    let token = config
+        .api
+        .operator_token
+        .clone()
+        .unwrap_or_else(|| "<the operator token printed above>".into());
+    let tenant = &seed.tenant;
+    let first_user = seed.migrations.first().map_or("", |(u, _)| u.as_str());
+    let first_id = seed.migrations.first().map_or("", |(_, c)| c.as_str());
+    format!(
+        "\ndemo: done. {users} users migrated ({failed} failed), {migrated} meetings migrated, \
+         {updates} updates written.\n\
+         \x20 mailboxes: {mailboxes}\n\
+         \x20 outbox:    {outbox}\n\
+         \x20 API:       {api}   (web page: {api}/ui/ if this build has it; OpenAPI: {api}/openapi.json)\n\
+         \x20 token:     {token}\n\n\
+         Try next (the API keeps running until Ctrl-C):\n\
+         \x20 export MMS_API_URL={api} MMS_TOKEN={token} MMS_TENANT={tenant}\n\
+         \x20 ./target/release/mmsctl get-meeting-migration-status --summary-only\n\
+         \x20 ./target/release/mmsctl get-meeting-migration-status\n\
+         \x20 ./target/release/mmsctl get-meeting-migration --correlation-id {first_id}\n\
+         \x20 ./target/release/mmsctl get-meeting-migration-transaction-history --identity {first_user}\n\
+         \x20 ./target/release/mmsctl start-meeting-migration --identity {first_user} --what-if\n\
+         \x20 ./target/release/mmsctl list-users\n\
+         \x20 ./target/release/mms status --tenant {tenant}",
+        users = rows.len(),
+        mailboxes = seed.mailboxes.display(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_story_ends_with_counts_places_and_the_built_binaries() {
+        let mut config = MmsConfig::default();
+        config.api.operator_token = Some("t0ken".into());
+        let seed = DemoSeed {
+            tenant: DEMO_TENANT.into(),
+            migrations: vec![("user1@demo.example".into(), "c-1".into())],
+            mailboxes: "var/mailboxes".into(),
+        };
+        let request = MigrationRequest::new(
+            DEMO_TENANT,
+            "user1@demo.example",
+            SourceMeetingType::All,
+            TargetMeetingType::Teams,
+            Trigger::Manual,
+        );
+        let mut row = MigrationStatus::pending(&request, "id", Utc::now());
+        row.state = MigrationState::Succeeded;
+        row.succeeded_meeting = 14;
+        row.invites_update = 14;
+        let text = story_end(&config, &seed, &[row]);
+        assert!(
+            text.contains("1 users migrated (0 failed), 14 meetings migrated, 14 updates written"),
+            "{text}"
+        );
+        assert!(
+            text.contains("var/outbox/new") && text.contains("var/mailboxes"),
+            "{text}"
+        );
+        assert!(text.contains("MMS_TOKEN=t0ken") && text.contains("http://127.0.0.1:8080"));
+        assert!(text.contains("./target/release/mmsctl get-meeting-migration --correlation-id c-1"));
+        assert!(!text.contains("cargo run"), "{text}");
+    }
 }

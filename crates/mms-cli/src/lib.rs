@@ -4,6 +4,7 @@
 //! commands (`ics rewrite`, `status`, `loadgen`); `mmsctl` is the admin CLI over the HTTP API,
 //! one subcommand per vendor cmdlet (see [`ctl`]).
 
+pub mod config;
 pub mod ctl;
 pub mod demo;
 pub mod ics;
@@ -73,7 +74,6 @@ pub fn mms_main() -> ExitCode {
         );
         return ExitCode::from(code);
     }
-    service::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,6 +86,7 @@ pub fn mms_main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let config = service::load_config(cli.config.as_deref())?;
+        service::init_tracing(&config.log);
         match cli.command {
             MmsCommand::Worker => {
                 service::run(
@@ -135,5 +136,5 @@ pub fn mms_main() -> ExitCode {
 }
 
 pub fn mmsctl_main() -> ExitCode {
-    ctl::run(ctl::MmsCtl::parse())
+    ctl::main()
 }

@@ -98,6 +98,7 @@ async fn run_once(
     );
     config.mailbox = MailboxConfig::Vdir {
         root: dir.path().join("mailboxes"),
+        options: Default::default(),
     };
     config.mail = MailConfig::Maildir {
         root: dir.path().join("outbox"),

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use mms_core::config::MmsConfig;
+use mms_core::config::{LogConfig, LogFormat, MmsConfig};
 use mms_core::meeting_service::TemplateMeetingService;
 use mms_store::Store;
+use mms_worker::metrics_server::MetricsServer;
+use mms_worker::telemetry::{self, ProcessRole};
 use mms_worker::Services;
 
 pub struct Roles {
@@ -18,31 +20,52 @@ pub struct Roles {
     pub demo: bool,
 }
 
-pub fn init_tracing() {
+/// Set up logging from `[log]`: the filter is `RUST_LOG` when set, else `MMS_LOG` (the older
+/// variable), else `log.level`; the format is JSON when `log.format = "json"` (or the older
+/// `MMS_LOG_FORMAT=json`), else plain text, coloured only when the log goes to a terminal and
+/// `NO_COLOR` is unset, so that files and log collectors get no escape codes. Logs go to stderr.
+pub fn init_tracing(log: &LogConfig) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("MMS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("MMS_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_from_env("MMS_LOG"))
+        .unwrap_or_else(|_| {
+            EnvFilter::try_new(&log.level).unwrap_or_else(|e| {
+                eprintln!(
+                    "mms: log.level {:?} is not a log filter ({e}); logging at info",
+                    log.level
+                );
+                EnvFilter::new("info")
+            })
+        });
+    let json =
+        log.format == LogFormat::Json || std::env::var("MMS_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()
     } else {
-        builder.try_init()
+        builder.with_ansi(colour).try_init()
     };
 }
 
-pub fn load_config(file: Option<&Path>) -> anyhow::Result<MmsConfig> {
-    MmsConfig::load(file).map_err(|e| anyhow::anyhow!("configuration: {e}"))
+/// The configuration, read and validated once (see [`crate::config`]).
+pub fn load_config(file: Option<&Path>) -> Result<MmsConfig, crate::config::ConfigError> {
+    crate::config::load(file)
 }
 
-/// The name this process uses in the consumer group and on leases: configured, or host + pid.
+/// The name this process uses in the consumer group and on leases: configured (Kubernetes sets
+/// it from the pod name), or host + pid + a random suffix. The suffix keeps names unique where
+/// host and pid are not: containers that share a host name, each process being pid 1.
 pub fn worker_name(config: &MmsConfig) -> String {
     config.worker_name.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
-        format!("{host}-{}", std::process::id())
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        format!("{host}-{}-{}", std::process::id(), &suffix[..8])
     })
 }
 
@@ -77,19 +100,39 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
                 config.redis_cluster_nodes.join(", ")
             )
         }
-    })?;
+    })?
+    .with_retention(config.retention)
+    .context("the [retention] section of the configuration")?;
     let metrics_addr: SocketAddr = config
         .metrics_addr
         .parse()
         .with_context(|| format!("metrics_addr {:?} is not host:port", config.metrics_addr))?;
-    mms_worker::telemetry::install_exporter(metrics_addr)
-        .map_err(|e| anyhow::anyhow!("{e} (set metrics_addr or MMS_METRICS_ADDR)"))?;
-    tracing::info!(%metrics_addr, "serving /metrics");
-    if roles.demo {
+    let role = match (roles.worker, roles.api) {
+        (true, true) => ProcessRole::All,
+        (true, false) => ProcessRole::Worker,
+        _ => ProcessRole::Api,
+    };
+    let recorder = telemetry::install_recorder(&[telemetry::HistogramBuckets {
+        name: mms_control::http_metrics::REQUEST_SECONDS,
+        buckets: mms_control::http_metrics::REQUEST_BUCKETS,
+    }])?;
+    telemetry::describe(role);
+    if roles.api {
+        mms_control::http_metrics::describe();
+    }
+    let metrics_port = MetricsServer::start(metrics_addr, recorder, store.clone(), role).await?;
+    tracing::info!(metrics_addr = %metrics_port.addr(), "serving /metrics, /healthz, /readyz");
+    let _queue_sampler = mms_worker::queue_metrics::spawn_sampler(
+        store.clone(),
+        mms_worker::queue_metrics::SAMPLE_EVERY,
+    );
+    let demo = if roles.demo {
         crate::demo::seed(&config, &store)
             .await
-            .context("seeding the demo tenant")?;
-    }
+            .context("seeding the demo tenant")?
+    } else {
+        None
+    };
     // A worker cannot run without its connectors; the API alone can, minus the what-if preview.
     let built = if roles.worker {
         Some(services(config.clone(), store.clone()).await?)
@@ -123,15 +166,19 @@ pub async fn run(config: MmsConfig, roles: Roles) -> anyhow::Result<()> {
     } else {
         None
     };
+    // `make run`'s story: each demo user's progress, then the summary and what to try next.
+    if let Some(seed) = demo {
+        let (config, store) = (config.clone(), store.clone());
+        tokio::spawn(async move { crate::demo::narrate(&config, &store, &seed).await });
+    }
     // The API ends only on an error (its address taken, say): then the process stops too, with
     // that error, instead of running on without its control plane.
     let api_failed = async {
         match api {
             Some(task) => match task.await {
                 Ok(Ok(())) => anyhow::anyhow!("the API stopped"),
-                Ok(Err(e)) => {
-                    anyhow::anyhow!("the API failed: {e} (check api_addr or MMS_API_ADDR)")
-                }
+                // The error says what to fix (only a bind failure names api_addr).
+                Ok(Err(e)) => anyhow::anyhow!("the API failed: {e}"),
                 Err(e) => anyhow::anyhow!("the API task failed: {e}"),
             },
             None => std::future::pending().await,

@@ -3,11 +3,13 @@
 //! For operators on the worker hosts; admins use `mmsctl get-meeting-migration-status`, which goes
 //! through the API and its tokens.
 
-use std::collections::BTreeMap;
-
+use mms_control::routes::migrations::summarize;
 use mms_core::config::MmsConfig;
 use mms_core::MigrationStatus;
 use mms_store::{StatusFilter, Store};
+
+use crate::ctl::render::{render, View};
+use crate::ctl::Output;
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -27,7 +29,8 @@ pub struct StatusArgs {
 
 pub async fn run(config: MmsConfig, args: StatusArgs) -> anyhow::Result<()> {
     let store = Store::from_config(&config).await?;
-    let rows = match &args.identity {
+    // Newest first, as the API lists them (the summary counts each user's newest migration).
+    let mut rows: Vec<MigrationStatus> = match &args.identity {
         Some(user) => {
             store
                 .user_statuses(&args.tenant, &user.to_ascii_lowercase())
@@ -39,77 +42,18 @@ pub async fn run(config: MmsConfig, args: StatusArgs) -> anyhow::Result<()> {
                 .await?
         }
     };
-    if args.summary_only {
-        let summary = summarize(&rows);
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&summary)?);
-        } else {
-            println!("{:<12} {:>9}", "State", "UserCount");
-            for (state, n) in &summary.by_state {
-                println!("{state:<12} {n:>9}");
-            }
-            println!();
-            println!("{:<14} {:>9}", "MigrationType", "UserCount");
-            for (kind, n) in &summary.by_migration_type {
-                println!("{kind:<14} {n:>9}");
-            }
-        }
-        return Ok(());
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
-    }
-    println!(
-        "{:<32} {:<11} {:<13} {:>5} {:>5} {:>5} {:>6} {:>5}  LastMessage",
-        "UserPrincipalName", "State", "MigrationType", "Total", "OK", "Fail", "Invite", "Retry"
-    );
-    for s in &rows {
-        println!(
-            "{:<32} {:<11} {:<13} {:>5} {:>5} {:>5} {:>6} {:>5}  {}",
-            s.user_principal_name,
-            s.state.to_string(),
-            s.migration_type.to_string(),
-            s.total_meeting,
-            s.succeeded_meeting,
-            s.failed_meeting,
-            s.invites_update,
-            s.retry_count,
-            s.last_message
-        );
-    }
-    Ok(())
-}
-
-#[derive(Debug, serde::Serialize)]
-pub struct Summary {
-    by_state: BTreeMap<String, usize>,
-    by_migration_type: BTreeMap<String, usize>,
-}
-
-/// The vendor's `-SummaryOnly` table: users per State, counting each user's latest migration.
-fn summarize(rows: &[MigrationStatus]) -> Summary {
-    let mut latest: BTreeMap<&str, &MigrationStatus> = BTreeMap::new();
-    for s in rows {
-        latest
-            .entry(&s.user_principal_name)
-            .and_modify(|cur| {
-                if s.create_date > cur.create_date {
-                    *cur = s
-                }
-            })
-            .or_insert(s);
-    }
-    let mut summary = Summary {
-        by_state: BTreeMap::new(),
-        by_migration_type: BTreeMap::new(),
+    rows.sort_by(|a, b| b.create_date.cmp(&a.create_date));
+    let output = if args.json {
+        Output::Json
+    } else {
+        Output::Table
     };
-    for s in latest.values() {
-        *summary.by_state.entry(s.state.to_string()).or_default() += 1;
-        *summary
-            .by_migration_type
-            .entry(s.migration_type.to_string())
-            .or_default() += 1;
-    }
-    summary
+    // The API's own summary and tables: `mms status` and `mmsctl` show the same shapes.
+    let (value, view) = if args.summary_only {
+        (serde_json::to_value(summarize(&rows))?, View::Summary)
+    } else {
+        (serde_json::to_value(&rows)?, View::Status)
+    };
+    print!("{}", render(&value, view, output));
+    Ok(())
 }

@@ -20,7 +20,7 @@ use crate::import::RowError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ErrorBody {
-    /// Stable code, e.g. `unknown_user`, `unknown_meeting_type`, `forbidden`.
+    /// Stable code, e.g. `user_not_found`, `unknown_meeting_type`, `forbidden`.
     pub code: String,
     /// What is wrong and what to fix.
     pub message: String,
@@ -60,7 +60,7 @@ impl ApiError {
         }
     }
 
-    /// 400: the request itself is wrong (a bad value, an unknown tenant, user or bridge).
+    /// 400: the request itself is wrong (a bad value, a malformed id).
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
@@ -75,22 +75,49 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// 404 `tenant_not_found`: the path's tenant does not exist.
     pub fn unknown_tenant(tenant: &str) -> Self {
-        Self::bad_request(
-            "unknown_tenant",
+        Self::not_found(
+            codes::TENANT_NOT_FOUND,
             format!("tenant {tenant:?} does not exist: create it first with POST /v1/tenants (mmsctl create-tenant)"),
         )
     }
 
+    /// 404 `user_not_found`: no user of the tenant has this UPN or SIP address.
     pub fn unknown_user(tenant: &str, identity: &str) -> Self {
-        Self::bad_request(
-            "unknown_user",
+        Self::not_found(
+            codes::USER_NOT_FOUND,
             format!(
                 "no user {identity:?} in tenant {tenant:?} (looked up as UPN and as SIP address): \
-                 add it with PUT /v1/tenants/{tenant}/users/{{upn}} or an import"
+                 add it with PUT /v1/tenants/{tenant}/users/{{upn}} or an import (mmsctl set-user, import-users)"
             ),
         )
     }
+
+    /// 404 `bridge_not_found`: the tenant has no bridge with this id.
+    pub fn unknown_bridge(tenant: &str, id: &str) -> Self {
+        Self::not_found(
+            codes::BRIDGE_NOT_FOUND,
+            format!("no bridge {id:?} in tenant {tenant}: create it with PUT /v1/tenants/{tenant}/bridges/{id} (mmsctl set-bridge)"),
+        )
+    }
+
+    /// 404 `migration_not_found`: the tenant has no migration with this correlation id.
+    pub fn unknown_migration(tenant: &str, correlation_id: &str) -> Self {
+        Self::not_found(
+            codes::MIGRATION_NOT_FOUND,
+            format!("no migration {correlation_id:?} in tenant {tenant}: list them with GET /v1/tenants/{tenant}/migrations (mmsctl get-meeting-migration-status)"),
+        )
+    }
+}
+
+/// The codes of "not found": one rule across the API, a 404 whose code names what is missing.
+pub mod codes {
+    pub const TENANT_NOT_FOUND: &str = "tenant_not_found";
+    pub const USER_NOT_FOUND: &str = "user_not_found";
+    pub const BRIDGE_NOT_FOUND: &str = "bridge_not_found";
+    pub const MIGRATION_NOT_FOUND: &str = "migration_not_found";
+    pub const TOKEN_NOT_FOUND: &str = "token_not_found";
 }
 
 impl From<DirectoryConflict> for ApiError {
@@ -105,14 +132,41 @@ impl From<DirectoryConflict> for ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// Each store failure as what it means to a client: only an unreachable Redis is "retry
+    /// later" (503); a corrupt record is the server's fault and names the key (500); a
+    /// contradictory request is the client's (400); a lost lease, a migration a live worker is
+    /// running and a queued request that kept changing are conflicts (409). The store's message
+    /// names the key or the Redis failure; nothing secret is in it.
     fn from(e: StoreError) -> Self {
-        // The store's message names the key or the Redis failure; nothing secret is in it.
-        tracing::error!(error = %e, "store error");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            format!("the Redis store failed ({e}); retry when Redis is reachable"),
-        )
+        let (status, code, message) = match &e {
+            StoreError::Redis(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("the Redis store failed ({e}); retry when Redis is reachable"),
+            ),
+            StoreError::Corrupt(_) | StoreError::CorruptRecord { .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_corrupt",
+                format!("{e}: an operator must repair or delete that record with redis-cli"),
+            ),
+            StoreError::Encode { .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_encode",
+                format!("{e}: this is a bug in MMS; please report it"),
+            ),
+            StoreError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+            StoreError::LeaseLost { .. } => (StatusCode::CONFLICT, "lease_lost", e.to_string()),
+            StoreError::InProgress { .. } => {
+                (StatusCode::CONFLICT, "migration_in_progress", e.to_string())
+            }
+            StoreError::Contention { .. } => (StatusCode::CONFLICT, "contention", e.to_string()),
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, code, "store error");
+        } else {
+            tracing::warn!(error = %e, code, "store refused the request");
+        }
+        ApiError::new(status, code, message)
     }
 }
 

@@ -3,6 +3,21 @@
 //! An import is all or nothing: every row is checked first, and one bad row rejects the whole file
 //! with the list of every problem (row, field, what is wrong), so nothing is dropped silently and
 //! the admin fixes the file in one pass.
+//!
+//! A row creates or replaces its user, with one exception that protects meetings' dial-in
+//! numbers: `AudioEnabled` says whether the row describes the user's audio conferencing at all.
+//! - Given (`true` / `false`): the row's audio fields are the user's dial-in, absent ones empty.
+//! - Absent, for a user the directory has: the user's current dial-in (enabled, provider,
+//!   bridge, conference id, default toll number) is kept, and only the audio fields the row
+//!   gives change. A file that only updates homes or modes cannot strip numbers.
+//! - Absent, for a new user: refused, naming the field. Defaulting to "no audio conferencing"
+//!   would remove the dial-in numbers from every meeting of that user at their first migration;
+//!   MMS cannot guess, so the admin says it.
+//!
+//! The format, as `mmsctl import-users --help` and the README show it, with sample files under
+//! `deploy/examples/` (`users.csv`, `users.json`): one row or object per user, columns or keys
+//! named as [`UserRecord`]'s fields (`Upn` required; the rest optional, enum values
+//! case-insensitive).
 
 use std::collections::{HashMap, HashSet};
 
@@ -37,7 +52,8 @@ pub struct UserRecord {
     /// `Islands` (default), `SfBOnly`, `SfBWithTeamsCollab`, `SfBWithTeamsCollabAndMeetings`, `TeamsOnly`.
     #[serde(default)]
     pub teams_upgrade_mode: Option<String>,
-    /// `true` or `false` (default).
+    /// `true` or `false`. Absent: an existing user keeps their current dial-in; a new user is
+    /// refused (say whether they have audio conferencing).
     #[serde(default)]
     pub audio_enabled: Option<String>,
     /// `Microsoft` (default) or `ThirdParty`.
@@ -50,6 +66,31 @@ pub struct UserRecord {
     pub conference_id: Option<String>,
     #[serde(default)]
     pub default_toll_number: Option<String>,
+}
+
+impl From<&UserProfile> for UserRecord {
+    /// The record that imports as `profile` again: what `mmsctl set-user` starts from to
+    /// change only the fields it is given.
+    fn from(profile: &UserProfile) -> Self {
+        fn name(value: &impl Serialize) -> Option<String> {
+            serde_json::to_value(value)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+        }
+        UserRecord {
+            upn: Some(profile.upn.clone()),
+            sip_address: profile.sip_address.clone(),
+            user_id: Some(profile.user_id.clone()),
+            home: name(&profile.home),
+            mailbox: name(&profile.mailbox),
+            teams_upgrade_mode: name(&profile.teams_upgrade_mode),
+            audio_enabled: Some(profile.audio.enabled.to_string()),
+            audio_provider: name(&profile.audio.provider),
+            bridge: profile.audio.bridge.clone(),
+            conference_id: profile.audio.conference_id.clone(),
+            default_toll_number: profile.audio.default_toll_number.clone(),
+        }
+    }
 }
 
 /// One problem in an import, pointing at the row and the field.
@@ -102,11 +143,13 @@ pub fn parse_json(bytes: &[u8]) -> Result<Vec<UserRecord>, Vec<RowError>> {
 }
 
 /// Turn records into profiles of `tenant`, or list every problem. `bridges` are the tenant's
-/// bridge ids (a record may only name an existing bridge).
+/// bridge ids (a record may only name an existing bridge); `existing` the tenant's users by UPN
+/// (a row without `AudioEnabled` keeps its user's current dial-in).
 pub fn validate_records(
     tenant: &str,
     records: &[UserRecord],
     bridges: &HashSet<String>,
+    existing: &HashMap<String, UserProfile>,
 ) -> Result<Vec<UserProfile>, Vec<RowError>> {
     let mut profiles = Vec::with_capacity(records.len());
     let mut errors = Vec::new();
@@ -115,7 +158,7 @@ pub fn validate_records(
     for (index, record) in records.iter().enumerate() {
         let row = index + 1;
         let mut problems = Vec::new();
-        match to_profile(tenant, record, bridges) {
+        match to_profile(tenant, record, bridges, |upn| existing.get(upn)) {
             Ok(profile) => {
                 if let Some(first) = seen_upn.insert(profile.upn.clone(), row) {
                     problems.push((
@@ -148,11 +191,13 @@ pub fn validate_records(
     }
 }
 
-/// One record to a profile, or every problem in it (field, what is wrong).
-pub fn to_profile(
+/// One record to a profile, or every problem in it (field, what is wrong). `existing` finds the
+/// user the directory has under a UPN, if any (see the module doc for what it changes).
+pub fn to_profile<'a>(
     tenant: &str,
     record: &UserRecord,
     bridges: &HashSet<String>,
+    existing: impl FnOnce(&str) -> Option<&'a UserProfile>,
 ) -> Result<UserProfile, Vec<(&'static str, String)>> {
     let mut problems = Vec::new();
     let text = |v: &Option<String>| {
@@ -218,6 +263,24 @@ pub fn to_profile(
         &record.audio_provider,
         &["Microsoft", "ThirdParty"],
     )];
+    // Without AudioEnabled the row does not describe the dial-in: keep the current one.
+    let kept_audio = match text(&record.audio_enabled) {
+        Some(_) => None,
+        None if upn.is_empty() => None,
+        None => match existing(&upn) {
+            Some(current) => Some(current.audio.clone()),
+            None => {
+                problems.push((
+                    "AudioEnabled",
+                    format!(
+                        "missing for the new user {upn}: say true or false (without it the user's meetings \
+                         would lose their dial-in numbers at migration)"
+                    ),
+                ));
+                None
+            }
+        },
+    };
     let bridge = text(&record.bridge);
     if let Some(id) = &bridge {
         if !bridges.contains(id) {
@@ -245,12 +308,26 @@ pub fn to_profile(
         home,
         mailbox,
         teams_upgrade_mode,
-        audio: AudioConferencing {
-            enabled,
-            provider,
-            bridge,
-            conference_id: text(&record.conference_id),
-            default_toll_number: text(&record.default_toll_number),
+        audio: match kept_audio {
+            None => AudioConferencing {
+                enabled,
+                provider,
+                bridge,
+                conference_id: text(&record.conference_id),
+                default_toll_number: text(&record.default_toll_number),
+            },
+            Some(current) => AudioConferencing {
+                enabled: current.enabled,
+                provider: if text(&record.audio_provider).is_some() {
+                    provider
+                } else {
+                    current.provider
+                },
+                bridge: bridge.or(current.bridge),
+                conference_id: text(&record.conference_id).or(current.conference_id),
+                default_toll_number: text(&record.default_toll_number)
+                    .or(current.default_toll_number),
+            },
         },
     })
 }
@@ -264,9 +341,10 @@ mod tests {
         let csv = "Upn,SipAddress,Home,AudioEnabled,Bridge\n\
                    ada@contoso.com,sip:ada@contoso.com,OnPremises,true,\n\
                    not-an-address,,Moon,maybe,b9\n\
-                   ada@contoso.com,,,,\n";
+                   ada@contoso.com,,,false,\n";
         let records = parse_csv(csv.as_bytes()).unwrap();
-        let errors = validate_records("contoso", &records, &HashSet::new()).unwrap_err();
+        let errors =
+            validate_records("contoso", &records, &HashSet::new(), &HashMap::new()).unwrap_err();
         let fields: Vec<(usize, &str)> = errors.iter().map(|e| (e.row, e.field.as_str())).collect();
         assert_eq!(
             fields,
@@ -289,12 +367,85 @@ mod tests {
     fn a_good_row_becomes_a_profile_with_a_stable_derived_user_id() {
         let record = UserRecord {
             upn: Some("Ada@Contoso.com".into()),
+            audio_enabled: Some("false".into()),
             ..Default::default()
         };
-        let a = to_profile("contoso", &record, &HashSet::new()).unwrap();
-        let b = to_profile("contoso", &record, &HashSet::new()).unwrap();
+        let a = to_profile("contoso", &record, &HashSet::new(), |_| None).unwrap();
+        let b = to_profile("contoso", &record, &HashSet::new(), |_| None).unwrap();
         assert_eq!(a.upn, "ada@contoso.com");
         assert_eq!(a.user_id, b.user_id);
         assert_eq!(a.home, UserHome::Cloud);
+    }
+
+    #[test]
+    fn a_profile_imports_as_itself_again() {
+        let record = UserRecord {
+            upn: Some("ada@contoso.com".into()),
+            sip_address: Some("sip:ada@contoso.com".into()),
+            home: Some("OnPremises".into()),
+            mailbox: Some("ExchangeOnPremises".into()),
+            teams_upgrade_mode: Some("TeamsOnly".into()),
+            audio_enabled: Some("true".into()),
+            audio_provider: Some("ThirdParty".into()),
+            bridge: Some("b1".into()),
+            conference_id: Some("42".into()),
+            default_toll_number: Some("+1 1".into()),
+            ..Default::default()
+        };
+        let bridges: HashSet<String> = ["b1".to_string()].into();
+        let profile = to_profile("contoso", &record, &bridges, |_| None).unwrap();
+        let again = to_profile("contoso", &UserRecord::from(&profile), &bridges, |_| None).unwrap();
+        assert_eq!(again, profile);
+    }
+
+    /// Issue 9: a row without AudioEnabled must not strip an existing user's dial-in, and is
+    /// refused for a new user rather than guessed.
+    #[test]
+    fn a_row_without_audio_enabled_keeps_the_current_dial_in_or_is_refused_for_a_new_user() {
+        let bridges: HashSet<String> = ["b1".to_string(), "b2".to_string()].into();
+        let full = UserRecord {
+            upn: Some("ada@contoso.com".into()),
+            audio_enabled: Some("true".into()),
+            bridge: Some("b1".into()),
+            conference_id: Some("123456".into()),
+            default_toll_number: Some("+1 206-555-0100".into()),
+            ..Default::default()
+        };
+        let current = to_profile("contoso", &full, &bridges, |_| None).unwrap();
+        let partial = UserRecord {
+            upn: Some("ada@contoso.com".into()),
+            home: Some("OnPremises".into()),
+            bridge: Some("b2".into()),
+            ..Default::default()
+        };
+        let updated = to_profile("contoso", &partial, &bridges, |_| Some(&current)).unwrap();
+        assert_eq!(updated.home, UserHome::OnPremises);
+        assert!(updated.audio.enabled, "kept");
+        assert_eq!(
+            updated.audio.bridge.as_deref(),
+            Some("b2"),
+            "given: changed"
+        );
+        assert_eq!(updated.audio.conference_id.as_deref(), Some("123456"));
+        assert_eq!(
+            updated.audio.default_toll_number.as_deref(),
+            Some("+1 206-555-0100")
+        );
+
+        let problems = to_profile("contoso", &partial, &bridges, |_| None).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, "AudioEnabled");
+        assert!(problems[0].1.contains("true or false"), "{}", problems[0].1);
+
+        let off = UserRecord {
+            audio_enabled: Some("false".into()),
+            ..partial
+        };
+        let replaced = to_profile("contoso", &off, &bridges, |_| Some(&current)).unwrap();
+        assert!(
+            !replaced.audio.enabled,
+            "given: the row describes the dial-in in full"
+        );
+        assert_eq!(replaced.audio.conference_id, None);
     }
 }

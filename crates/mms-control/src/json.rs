@@ -32,3 +32,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
         Ok(QueryParams(value))
     }
 }
+
+/// The parameter names of a request's query string, to refuse the ones a route does not know:
+/// `?Identity=x` (a misspelled `identity`) would otherwise be ignored and the filter silently
+/// dropped, answering with every row.
+pub struct QueryNames(pub Vec<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryNames {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+        Ok(QueryNames(
+            pairs.into_iter().map(|(name, _)| name).collect(),
+        ))
+    }
+}
+
+impl QueryNames {
+    /// 400 `unknown_parameter` naming the first parameter that is in none of `known`, and
+    /// listing the known ones.
+    pub fn only(&self, known: &[&[&str]]) -> Result<(), ApiError> {
+        match self
+            .0
+            .iter()
+            .find(|given| !known.iter().any(|group| group.contains(&given.as_str())))
+        {
+            None => Ok(()),
+            Some(unknown) => Err(ApiError::bad_request(
+                "unknown_parameter",
+                format!(
+                    "query parameter {unknown:?} is not known here (names are case-sensitive): use {}",
+                    known.concat().join(", ")
+                ),
+            )),
+        }
+    }
+}

@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod http_metrics;
 pub mod import;
 pub mod json;
 pub mod openapi;
@@ -35,7 +36,7 @@ use tower_http::trace::TraceLayer;
 
 use preview::Previewer;
 
-use routes::{admin, config, directory, events as event_routes, migrations};
+use routes::{admin, config, directory, events as event_routes, health, migrations};
 
 /// What every handler shares: the store, the process configuration and, when the process can
 /// read mailboxes, the what-if previewer.
@@ -101,12 +102,14 @@ pub enum StartupError {
     Store(#[from] StoreError),
 }
 
-/// Every route of the API, with the body limit (`api.body_limit_bytes`, 413 above it) and request
-/// tracing (method and path only: headers, and so tokens, are not recorded).
+/// Every route of the API, with the body limit (`api.body_limit_bytes`, 413 above it), request
+/// metrics ([`http_metrics`]) and request tracing (method and path only: headers, and so tokens,
+/// are not recorded).
 pub fn router(state: ApiState) -> Router {
     let limit = state.config.api.body_limit_bytes;
     Router::new()
-        .route("/healthz", get(admin::healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(admin::openapi_json))
         .route(
             "/v1/tenants",
@@ -166,23 +169,39 @@ pub fn router(state: ApiState) -> Router {
             get(migrations::get_one),
         )
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(http_metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
+/// Why [`serve`] stopped; each says what to fix, and only a bind failure points at `api_addr`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("cannot listen on {addr} ({source}): set api_addr (MMS_API_ADDR) to a free host:port")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the API server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
 /// Install the operator token and serve the API on `addr` until the process stops. A generated
 /// operator token is printed once on stderr (never through the log).
-pub async fn serve(state: ApiState, addr: SocketAddr) -> std::io::Result<()> {
-    if let Some(token) = state
-        .install_operator_token()
-        .await
-        .map_err(std::io::Error::other)?
-    {
+pub async fn serve(state: ApiState, addr: SocketAddr) -> Result<(), ServeError> {
+    if let Some(token) = state.install_operator_token().await? {
         eprintln!(
             "mms: no api.operator_token configured; generated operator token (shown once): {token}"
         );
     }
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
     tracing::info!(%addr, "control API listening");
-    axum::serve(listener, router(state)).await
+    axum::serve(listener, router(state))
+        .await
+        .map_err(ServeError::Serve)
 }

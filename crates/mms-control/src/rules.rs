@@ -242,6 +242,13 @@ pub fn decide(
             }
         }
         Event::OrganizationMeetingUrlChanged { url } => {
+            // Every organizer's history records that the change arrived and why it migrated
+            // nothing, as for a SIP address change; the note says it once for the tenant.
+            for user in users {
+                decision.verdicts.push(verdict("T2-no", user, not_triggered(format!(
+                    "a change of the organization's meeting URL (now {url}) does not migrate meetings (T2-no)"
+                ))));
+            }
             decision.note = Some(format!(
                 "T2-no: a change of the organization's meeting URL (now {url}) does not migrate meetings; \
                  run mmsctl start-meeting-migration for the users whose meetings should carry it"

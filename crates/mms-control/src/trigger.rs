@@ -1,6 +1,7 @@
 //! Carrying out a rule's verdict: queue the request, or record why nothing was queued, and always
 //! leave a line in the user's transaction history (M2, "every trigger ... with times").
 
+use mms_core::history::HistoryEventKind;
 use mms_core::MigrationRequest;
 use mms_store::{HistoryEvent, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -67,7 +68,11 @@ pub async fn carry_out(
                 message = format!("{message}; {note}");
             }
             store
-                .append_history(tenant, user, &HistoryEvent::now("", "Triggered", &message))
+                .append_history(
+                    tenant,
+                    user,
+                    &HistoryEvent::now("", HistoryEventKind::Triggered, &message),
+                )
                 .await?;
             let request = MigrationRequest::new(tenant, user, *source, *target, trigger.clone());
             let placed = store.enqueue(&request, delay_ms).await?;
@@ -81,7 +86,11 @@ pub async fn carry_out(
         VerdictKind::Refused { exclusion, message } => {
             let message = format!("{exclusion}: {cause} refused: {message}");
             store
-                .append_history(tenant, user, &HistoryEvent::now("", "Refused", &message))
+                .append_history(
+                    tenant,
+                    user,
+                    &HistoryEvent::now("", HistoryEventKind::Refused, &message),
+                )
                 .await?;
             Ok(TriggerOutcome {
                 rule: exclusion.to_string(),
@@ -94,7 +103,7 @@ pub async fn carry_out(
                 .append_history(
                     tenant,
                     user,
-                    &HistoryEvent::now("", "NotTriggered", &message),
+                    &HistoryEvent::now("", HistoryEventKind::NotTriggered, &message),
                 )
                 .await?;
             Ok(outcome(TriggerResult::NotTriggered, None, message))

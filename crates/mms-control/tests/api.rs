@@ -17,7 +17,7 @@ async fn tenant_with_user(api: &Api, tenant: &str) {
         .op(
             "PUT",
             &format!("/v1/tenants/{tenant}/users/ada@{tenant}.com"),
-            Some(json!({"SipAddress": "ada@x.com"})),
+            Some(json!({"SipAddress": "ada@x.com", "AudioEnabled": "false"})),
         )
         .await;
     assert_eq!(status, 200, "{reply}");
@@ -259,12 +259,17 @@ async fn bad_input_is_named_with_a_stable_code() {
         (400, "unknown_meeting_type", start(json!({"Identity": "ada@alpha.com", "SourceMeetingType": "Zoom"})).await),
         (400, "unknown_meeting_type", start(json!({"Identity": "ada@alpha.com", "TargetMeetingType": "SfB"})).await),
         (400, "malformed_identity", start(json!({"Identity": "ada"})).await),
-        (400, "unknown_user", start(json!({"Identity": "nobody@alpha.com"})).await),
-        (400, "unknown_tenant", api.op("POST", "/v1/tenants/nowhere/migrations", Some(json!({"Identity": "ada@alpha.com"}))).await),
+        (404, "user_not_found", start(json!({"Identity": "nobody@alpha.com"})).await),
+        (404, "tenant_not_found", api.op("POST", "/v1/tenants/nowhere/migrations", Some(json!({"Identity": "ada@alpha.com"}))).await),
         (400, "invalid_body", start(json!({"Identity": 7})).await),
         (400, "unknown_state", api.op("GET", "/v1/tenants/alpha/migrations?state=Done", None).await),
         (400, "malformed_time", api.op("GET", "/v1/tenants/alpha/migrations?startTime=yesterday", None).await),
-        (400, "unknown_bridge", api.op("POST", "/v1/tenants/alpha/events",
+        // Issue 11.8: a misspelled filter is refused, not ignored (which would list every row).
+        (400, "unknown_parameter", api.op("GET", "/v1/tenants/alpha/migrations?Identity=ada@alpha.com", None).await),
+        (400, "unknown_parameter", api.op("GET", "/v1/tenants/alpha/migrations/summary?limit=5", None).await),
+        (400, "unknown_parameter", api.op("GET", "/v1/tenants/alpha/users?homee=Cloud", None).await),
+        (400, "invalid_query", api.op("GET", "/v1/tenants/alpha/users?home=Moon", None).await),
+        (404, "bridge_not_found", api.op("POST", "/v1/tenants/alpha/events",
             Some(json!({"Type": "UserBridgeChanged", "Identity": "ada@alpha.com", "Bridge": "nope"}))).await),
         (404, "migration_not_found", api.op("GET", "/v1/tenants/alpha/migrations/no-such-id", None).await),
         (404, "user_not_found", api.op("GET", "/v1/tenants/alpha/users/bob@alpha.com", None).await),
@@ -344,9 +349,9 @@ async fn ten_thousand_users_import_in_one_call_and_bad_rows_reject_the_whole_fil
         .await;
     assert_eq!(status, 202, "an imported user resolves by SIP address");
 
-    let bad =
-        json!([{"Upn": "new@big.com"}, {"Upn": "broken"}, {"Upn": "x@big.com", "Mailbox": "Moon"}])
-            .to_string();
+    let bad = json!([{"Upn": "new@big.com", "AudioEnabled": "false"}, {"Upn": "broken"},
+               {"Upn": "x@big.com", "Mailbox": "Moon", "AudioEnabled": "false"}])
+    .to_string();
     let response = import(bad, "application/json").await.unwrap();
     assert_eq!(response.status().as_u16(), 400);
     let reply: Value = response.json().await.unwrap();
@@ -373,6 +378,7 @@ async fn ten_thousand_users_import_in_one_call_and_bad_rows_reject_the_whole_fil
 /// Every route the router serves, as (method, OpenAPI path).
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
+    ("get", "/readyz"),
     ("get", "/openapi.json"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants"),
@@ -534,6 +540,18 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // Issue 10.3: the history's event kinds are one documented vocabulary.
+    let kinds: Vec<&str> = doc["components"]["schemas"]["HistoryEventKind"]["enum"]
+        .as_array()
+        .expect("HistoryEventKind is documented as an enum")
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let every: Vec<&str> = mms_core::HistoryEventKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(kinds, every);
 
     // Each listed route is served (a path the router lacks answers 404 with no JSON code).
     for (method, path) in ROUTES {
@@ -552,4 +570,46 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
             "{method} {path} is routed ({status})"
         );
     }
+}
+
+/// Issue 10.3: each store failure is its own API error. A corrupt record is the server's fault
+/// and names the key (500), where every store error used to be "retry when Redis is reachable";
+/// Redis itself gone is that 503.
+#[tokio::test]
+async fn store_failures_map_to_their_own_status_and_code() {
+    let mut api = Api::start(1 << 20).await;
+    tenant_with_user(&api, "alpha").await;
+    let key = api.store.keys().status("alpha", "c-corrupt");
+    let mut conn = api
+        .redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("SET")
+        .arg(&key)
+        .arg("{not json")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let (status, reply) = api
+        .op("GET", "/v1/tenants/alpha/migrations/c-corrupt", None)
+        .await;
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (500, Some("store_corrupt")),
+        "{reply}"
+    );
+    assert!(
+        reply["Message"].as_str().unwrap().contains(&key),
+        "names the key to repair: {reply}"
+    );
+
+    api.redis.kill();
+    let (status, reply) = api.op("GET", "/v1/tenants/alpha/users", None).await;
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{reply}"
+    );
 }

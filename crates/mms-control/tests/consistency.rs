@@ -107,9 +107,9 @@ async fn a_fan_out_that_fails_midway_can_be_retried_and_misses_no_one() {
 async fn a_big_fan_out_reply_lists_the_first_hundred_and_counts_all() {
     let api = Api::start(1 << 20).await;
     api.tenant("big", true, true).await;
-    let mut csv = String::from("Upn,Home\n");
+    let mut csv = String::from("Upn,Home,AudioEnabled\n");
     for i in 0..130 {
-        csv.push_str(&format!("user{i:03}@big.com,Cloud\n"));
+        csv.push_str(&format!("user{i:03}@big.com,Cloud,false\n"));
     }
     let response = api
         .http
@@ -146,7 +146,9 @@ async fn a_sip_address_names_one_user_only() {
     let api = Api::start(1 << 20).await;
     api.tenant("acme", true, true).await;
     let api = &api;
-    let put = |upn: &str, body: Value| {
+    // New users must say whether they have audio conferencing (issue 9); these do not.
+    let put = |upn: &str, mut body: Value| {
+        body["AudioEnabled"] = "false".into();
         let path = format!("/v1/tenants/acme/users/{upn}");
         async move { api.op("PUT", &path, Some(body)).await }
     };
@@ -179,7 +181,7 @@ async fn a_sip_address_names_one_user_only() {
         .post(format!("{}/v1/tenants/acme/users:import", api.base))
         .bearer_auth(common::OPERATOR)
         .header("content-type", "text/csv")
-        .body("Upn,SipAddress\ncy@acme.com,sip:cy@acme.com\nbob@acme.com,sip:desk@acme.com\n")
+        .body("Upn,SipAddress,AudioEnabled\ncy@acme.com,sip:cy@acme.com,false\nbob@acme.com,sip:desk@acme.com,false\n")
         .send()
         .await
         .unwrap();
@@ -319,7 +321,7 @@ async fn the_two_switches_change_independently() {
         .await;
     assert_eq!(
         (status, reply["Code"].as_str()),
-        (400, Some("unknown_tenant"))
+        (404, Some("tenant_not_found"))
     );
 }
 
@@ -425,7 +427,7 @@ async fn migrations_and_users_are_paged() {
             .op(
                 "PUT",
                 &format!("/v1/tenants/acme/users/{upn}"),
-                Some(json!({})),
+                Some(json!({"AudioEnabled": "false"})),
             )
             .await;
         assert_eq!(status, 200, "{reply}");

@@ -42,14 +42,19 @@ impl Fixture {
         );
         let api = Api::start_with(1 << 20, move |state| {
             let config = Arc::new(MmsConfig::default());
-            let mailbox =
-                mms_mailbox::mailbox_from_config(&MailboxConfig::Vdir { root: mailbox_path }, 4)
-                    .expect("vdir mailbox");
+            let mailbox = mms_mailbox::mailbox_from_config(
+                &MailboxConfig::Vdir {
+                    root: mailbox_path,
+                    options: Default::default(),
+                },
+                4,
+            )
+            .expect("vdir mailbox");
             let sender = mms_mail::sender_from_config(&MailConfig::Maildir {
                 root: outbox_path,
                 updates: Default::default(),
             })
-                .expect("maildir outbox");
+            .expect("maildir outbox");
             let services = Services {
                 store: state.store.clone(),
                 mailbox,
@@ -325,8 +330,8 @@ async fn a_preview_is_validated_and_refused_like_a_start() {
             preview(json!({"Identity": ADA, "TargetMeetingType": "SfB"})).await,
         ),
         (
-            400,
-            "unknown_user",
+            404,
+            "user_not_found",
             preview(json!({"Identity": "nobody@alpha.com"})).await,
         ),
         // Ada has no calendar folder: the mailbox says so, permanently.

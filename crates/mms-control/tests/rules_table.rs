@@ -156,7 +156,7 @@ fn table() -> Vec<Row> {
             event(
                 json!({"Type": "OrganizationMeetingUrlChanged", "Url": "https://meet.contoso.com/new"}),
             ),
-            vec![],
+            vec![(ADA, "NotTriggered", "T2-no", None)],
         ),
         row(
             "T3 TeamsOnly granted to a user",

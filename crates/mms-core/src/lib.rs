@@ -9,6 +9,7 @@
 pub mod config;
 pub mod coordinates;
 pub mod directory;
+pub mod history;
 pub mod mailbox;
 pub mod meeting_service;
 pub mod model;
@@ -20,7 +21,8 @@ pub use directory::{
     AudioConferencing, AudioProvider, Bridge, MailboxLocation, TeamsUpgradeMode, TenantSettings,
     UserHome, UserProfile,
 };
-pub use mailbox::{Mailbox, MailboxError, MailboxItem, SearchPage};
+pub use history::HistoryEventKind;
+pub use mailbox::{ItemProblem, Mailbox, MailboxError, MailboxItem, SearchPage, UnreadableItem};
 pub use meeting_service::{MeetingService, MeetingServiceError, MintRequest};
 pub use model::{
     MeetingOutcome, MeetingOutcomeKind, MigrationRequest, MigrationState, MigrationStatus,

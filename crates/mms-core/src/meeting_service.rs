@@ -40,6 +40,7 @@ pub trait MeetingService: Send + Sync {
 /// Templates of the default meeting service. `{tenant}`, `{user}` (local part of the UPN),
 /// `{domain}` and `{meeting_id}` are replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MeetingTemplates {
     pub teams_join_url: String,
     pub sfb_join_url: String,

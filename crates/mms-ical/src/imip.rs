@@ -209,7 +209,10 @@ pub fn build_updates(ics: &str, ctx: &UpdateContext) -> Result<UpdatePlan, IcalE
     let mut common = HeaderBlock::default();
     let date = ctx.date.to_rfc2822();
     common.field("Date", date.split(' '));
-    common.field("From", header::mailbox(organizer_name.as_deref(), &organizer));
+    common.field(
+        "From",
+        header::mailbox(organizer_name.as_deref(), &organizer),
+    );
     common.field("Sender", [service.as_str()]);
     let subject = header::unstructured(&header_text(&summary));
     if !subject.is_empty() {
@@ -222,15 +225,7 @@ pub fn build_updates(ics: &str, ctx: &UpdateContext) -> Result<UpdatePlan, IcalE
         .chunks(ctx.max_recipients_per_message)
         .map(|batch| {
             build_batch(
-                batch,
-                &common,
-                &body,
-                ctx.tenant,
-                &organizer,
-                &uid,
-                sequence,
-                &domain,
-                &service,
+                batch, &common, &body, ctx.tenant, &organizer, &uid, sequence, &domain, &service,
             )
         })
         .collect();
@@ -316,15 +311,52 @@ mod tests {
 
     #[test]
     fn message_ids_differ_by_every_input_and_repeat_for_the_same() {
-        let base = || message_id("t1", "joni@contoso.com", "u", 2, &["a@x.com"], "contoso.com");
+        let base = || {
+            message_id(
+                "t1",
+                "joni@contoso.com",
+                "u",
+                2,
+                &["a@x.com"],
+                "contoso.com",
+            )
+        };
         assert_eq!(base(), base());
         assert!(base().ends_with("@contoso.com"));
         let others = [
-            message_id("t2", "joni@contoso.com", "u", 2, &["a@x.com"], "contoso.com"),
+            message_id(
+                "t2",
+                "joni@contoso.com",
+                "u",
+                2,
+                &["a@x.com"],
+                "contoso.com",
+            ),
             message_id("t1", "lee@contoso.com", "u", 2, &["a@x.com"], "contoso.com"),
-            message_id("t1", "joni@contoso.com", "v", 2, &["a@x.com"], "contoso.com"),
-            message_id("t1", "joni@contoso.com", "u", 3, &["a@x.com"], "contoso.com"),
-            message_id("t1", "joni@contoso.com", "u", 2, &["b@x.com"], "contoso.com"),
+            message_id(
+                "t1",
+                "joni@contoso.com",
+                "v",
+                2,
+                &["a@x.com"],
+                "contoso.com",
+            ),
+            message_id(
+                "t1",
+                "joni@contoso.com",
+                "u",
+                3,
+                &["a@x.com"],
+                "contoso.com",
+            ),
+            message_id(
+                "t1",
+                "joni@contoso.com",
+                "u",
+                2,
+                &["b@x.com"],
+                "contoso.com",
+            ),
         ];
         for other in others {
             assert_ne!(other, base());
@@ -337,7 +369,14 @@ mod tests {
         // The organizer's spelling does not matter.
         assert_eq!(
             base(),
-            message_id("t1", "Joni@Contoso.com", "u", 2, &["a@x.com"], "contoso.com")
+            message_id(
+                "t1",
+                "Joni@Contoso.com",
+                "u",
+                2,
+                &["a@x.com"],
+                "contoso.com"
+            )
         );
     }
 

@@ -254,7 +254,11 @@ fn three_hundred_attendees_are_migrated_and_all_get_the_update() {
     let rewritten = rewrite(&ics, &teams_coords(), now()).unwrap();
     let plan = build_updates(&rewritten.ics, &update_context(ORGANIZER)).unwrap();
     assert_eq!(plan.recipient_count(), 300);
-    assert_eq!(plan.batches.len(), 3, "batches of mail.max_recipients_per_message = 100");
+    assert_eq!(
+        plan.batches.len(),
+        3,
+        "batches of mail.max_recipients_per_message = 100"
+    );
 }
 
 #[test]

@@ -9,12 +9,11 @@ use std::collections::HashSet;
 
 use common::{now, teams_coords, update_context, ORGANIZER, SERVICE};
 use mail_parser::{MessageParser, MimeHeaders};
-use mms_ical::{
-    build_updates, rewrite, IcalError, NotNotifiedReason, UpdateContext, UpdatePlan,
-};
+use mms_ical::{build_updates, rewrite, IcalError, NotNotifiedReason, UpdateContext, UpdatePlan};
 use mms_testkit::smtp::{attendee_address, meeting_with_attendees};
 
-const SUMMARY: &str = "All-hands \u{2014} Gesamtbetriebsversammlung \u{4e88}\u{7b97}\u{4f1a}\u{8b70}";
+const SUMMARY: &str =
+    "All-hands \u{2014} Gesamtbetriebsversammlung \u{4e88}\u{7b97}\u{4f1a}\u{8b70}";
 
 fn plan(ics: &str) -> UpdatePlan {
     build_updates(ics, &update_context(ORGANIZER)).expect("the update builds")
@@ -26,12 +25,19 @@ fn assert_line_limits(raw: &[u8]) {
     assert!(text.is_ascii(), "8-bit data in the message");
     let (head, _) = text.split_once("\r\n\r\n").expect("a header block");
     for line in head.split("\r\n") {
-        assert!(line.len() <= 78, "header line of {} octets: {line:?}", line.len());
+        assert!(
+            line.len() <= 78,
+            "header line of {} octets: {line:?}",
+            line.len()
+        );
     }
     for line in text.split("\r\n") {
         assert!(line.len() <= 998, "line of {} octets", line.len());
     }
-    assert!(!text.replace("\r\n", "").contains(['\r', '\n']), "bare CR or LF");
+    assert!(
+        !text.replace("\r\n", "").contains(['\r', '\n']),
+        "bare CR or LF"
+    );
 }
 
 fn check_meeting_of(attendees: usize) {
@@ -122,7 +128,11 @@ fn message_ids_are_unique_per_tenant_organizer_and_batch_and_stable() {
         let plan = build_updates(&ics, ctx).unwrap();
         assert_eq!(plan.batches.len(), 3);
         for batch in &plan.batches {
-            assert!(batch.message_id.ends_with("@contoso.com"), "{}", batch.message_id);
+            assert!(
+                batch.message_id.ends_with("@contoso.com"),
+                "{}",
+                batch.message_id
+            );
             assert!(ids.insert(batch.message_id.clone()), "duplicate id");
         }
     }
@@ -134,9 +144,17 @@ fn message_ids_are_unique_per_tenant_organizer_and_batch_and_stable() {
     };
     let first = plan(&ics);
     let again = build_updates(&ics, &later).unwrap();
-    let ids = |p: &UpdatePlan| p.batches.iter().map(|b| b.message_id.clone()).collect::<Vec<_>>();
+    let ids = |p: &UpdatePlan| {
+        p.batches
+            .iter()
+            .map(|b| b.message_id.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&first), ids(&again));
-    assert_eq!(first.batches[0].body, again.batches[0].body, "same body bytes");
+    assert_eq!(
+        first.batches[0].body, again.batches[0].body,
+        "same body bytes"
+    );
 }
 
 /// An event with a recurrence exception, repeated attendees in other spellings, the organizer
@@ -208,7 +226,13 @@ fn batches_follow_max_recipients_per_message() {
     )
     .unwrap_err();
     assert!(
-        matches!(err, IcalError::InvalidSetting { key: "mail.max_recipients_per_message", .. }),
+        matches!(
+            err,
+            IcalError::InvalidSetting {
+                key: "mail.max_recipients_per_message",
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -231,7 +255,10 @@ fn declined_attendees_keep_their_partstat_but_get_no_update_by_default() {
         .not_notified
         .iter()
         .any(|n| n.attendee == "no@x.com" && n.reason == NotNotifiedReason::Declined));
-    assert!(plan.not_notified.iter().any(|n| n.to_string().contains("mail.notify_declined")));
+    assert!(plan
+        .not_notified
+        .iter()
+        .any(|n| n.to_string().contains("mail.notify_declined")));
 
     // The calendar part is the stored resource: every PARTSTAT kept, METHOD:REQUEST added.
     let raw = plan.batches[0].raw();
@@ -239,7 +266,10 @@ fn declined_attendees_keep_their_partstat_but_get_no_update_by_default() {
     let calendar = parsed
         .parts
         .iter()
-        .find(|p| p.content_type().is_some_and(|t| t.subtype() == Some("calendar")))
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|t| t.subtype() == Some("calendar"))
+        })
         .expect("a text/calendar part");
     let calendar = calendar.text_contents().expect("text");
     assert!(calendar.contains("\r\nMETHOD:REQUEST\r\n"));
@@ -255,7 +285,10 @@ fn declined_attendees_keep_their_partstat_but_get_no_update_by_default() {
     )
     .unwrap();
     assert!(all.batches[0].recipients.contains(&"no@x.com".to_string()));
-    assert!(all.not_notified.iter().all(|n| n.reason != NotNotifiedReason::Declined));
+    assert!(all
+        .not_notified
+        .iter()
+        .all(|n| n.reason != NotNotifiedReason::Declined));
 }
 
 #[test]
@@ -284,7 +317,10 @@ fn both_parts_carry_the_agenda_and_the_new_block_without_x_alt_desc() {
     assert!(text.contains(join.as_str()), "{text}");
     let html = parsed.body_html(0).expect("an HTML part");
     let escaped_join = html_escape::encode_double_quoted_attribute(join);
-    assert!(html.contains(&format!("<a href=\"{escaped_join}\">")), "{html}");
+    assert!(
+        html.contains(&format!("<a href=\"{escaped_join}\">")),
+        "{html}"
+    );
     assert!(html.contains("Agenda:<br>"), "{html}");
     let dial_in = &teams_coords().dial_in[0].number;
     assert!(text.contains(dial_in.as_str()) && html.contains(dial_in.as_str()));
@@ -295,7 +331,10 @@ fn an_x_alt_desc_is_the_html_part() {
     let alt = "<html><body><p><b>Agenda</b></p><p><a href=\"https://teams.example.net/j\">Join</a></p></body></html>";
     let ics = meeting_with_attendees("alt-1", ORGANIZER, 2).replace(
         "END:VEVENT\r\n",
-        &format!("X-ALT-DESC;FMTTYPE=text/html:{}\r\nEND:VEVENT\r\n", alt.replace(',', "\\,")),
+        &format!(
+            "X-ALT-DESC;FMTTYPE=text/html:{}\r\nEND:VEVENT\r\n",
+            alt.replace(',', "\\,")
+        ),
     );
     let plan = plan(&ics);
     let raw = plan.batches[0].raw();
@@ -311,7 +350,25 @@ fn unusable_addresses_of_the_sender_say_what_to_fix() {
         ..update_context(ORGANIZER)
     };
     let err = build_updates(&ics, &no_domain).unwrap_err();
-    assert!(matches!(err, IcalError::BadAddress { what: "service address", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            IcalError::BadAddress {
+                what: "service address",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = build_updates(&ics, &update_context("not an organizer")).unwrap_err();
-    assert!(matches!(err, IcalError::BadAddress { what: "organizer", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            IcalError::BadAddress {
+                what: "organizer",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

@@ -41,7 +41,7 @@ pub fn sender_from_config(cfg: &MailConfig) -> Result<Arc<dyn Sender>, MailConfi
             connections,
             ..
         } => {
-            let tls = SmtpTls::parse(tls)?;
+            let tls = *tls;
             let credentials = match (username, password) {
                 (Some(u), Some(p)) => Some((u.clone(), p.clone())),
                 (None, None) => None,

@@ -65,30 +65,9 @@ use tokio::sync::Semaphore;
 use crate::tls::{certificate_problem, load_ca_file};
 use crate::MailConfigError;
 
-/// How the connection to the relay is protected (`mail.tls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// Plain text: only for a relay on the same host or a test sink.
-    None,
-    /// Plain connection upgraded with STARTTLS, which is required.
-    StartTls,
-    /// TLS from the first byte (SMTPS, usually port 465).
-    Tls,
-}
-
-impl SmtpTls {
-    /// Read `none`, `starttls` or `tls`.
-    pub fn parse(value: &str) -> Result<SmtpTls, MailConfigError> {
-        match value.to_ascii_lowercase().as_str() {
-            "none" => Ok(SmtpTls::None),
-            "starttls" => Ok(SmtpTls::StartTls),
-            "tls" => Ok(SmtpTls::Tls),
-            other => Err(MailConfigError::Invalid(format!(
-                "mail.tls is {other:?}: use \"none\", \"starttls\" or \"tls\""
-            ))),
-        }
-    }
-}
+/// How the connection to the relay is protected (`mail.tls`): defined with the configuration,
+/// which serde reads and checks at load time.
+pub use mms_core::config::SmtpTls;
 
 /// The TLS set-up of a connection, with the parameters built once.
 #[derive(Clone)]
@@ -348,7 +327,9 @@ impl SmtpSender {
             // Not UTF-8, so not writable through `command`: lettre's own path (two writes).
             Err(_) => connection.message_iter(message.pieces().into_iter()).await,
         };
-        reply.map(drop).map_err(|e| Failure::Reply("the message data", e))
+        reply
+            .map(drop)
+            .map_err(|e| Failure::Reply("the message data", e))
     }
 }
 
@@ -405,8 +386,8 @@ fn parse_address(role: &str, address: &str) -> Result<Address, String> {
 #[async_trait]
 impl Sender for SmtpSender {
     async fn send(&self, message: &OutgoingMessage) -> Result<SendReport, SendError> {
-        let from =
-            parse_address("envelope sender", &message.envelope_from).map_err(SendError::Permanent)?;
+        let from = parse_address("envelope sender", &message.envelope_from)
+            .map_err(SendError::Permanent)?;
         if message.recipients.is_empty() {
             return Err(SendError::Permanent(format!(
                 "message {} has no recipients",
@@ -466,9 +447,7 @@ impl SmtpSender {
             )),
             Failure::Connect(e) => {
                 let reason = certificate_problem(&e).unwrap_or_else(|| full_chain(&e));
-                SendError::Transient(format!(
-                    "relay {relay} did not take message {id}: {reason}"
-                ))
+                SendError::Transient(format!("relay {relay} did not take message {id}: {reason}"))
             }
             Failure::Reply(step, e) if e.is_permanent() => SendError::Permanent(format!(
                 "relay {relay} refused message {id} at {step}: {}",

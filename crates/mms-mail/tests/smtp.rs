@@ -38,7 +38,7 @@ async fn the_message_arrives_byte_for_byte_with_its_envelope() {
     let cfg = MailConfig::Smtp {
         host: "127.0.0.1".into(),
         port: sink.port,
-        tls: "none".into(),
+        tls: mms_core::config::SmtpTls::None,
         username: None,
         password: None,
         timeout_secs: 10,
@@ -127,7 +127,7 @@ fn a_bad_configuration_says_what_to_fix() {
     let cfg = |tls: &str, user: Option<&str>| MailConfig::Smtp {
         host: "relay.example.com".into(),
         port: 25,
-        tls: tls.into(),
+        tls: tls.parse().unwrap(),
         username: user.map(str::to_string),
         password: None,
         timeout_secs: 10,
@@ -135,7 +135,7 @@ fn a_bad_configuration_says_what_to_fix() {
         connections: 4,
         updates: Default::default(),
     };
-    let err = sender_from_config(&cfg("ssl", None)).err().unwrap();
+    let err = "ssl".parse::<SmtpTls>().unwrap_err();
     assert!(err.to_string().contains("mail.tls"), "{err}");
     let err = sender_from_config(&cfg("starttls", Some("u")))
         .err()

@@ -43,7 +43,7 @@ fn sender(port: u16, tls: &str, password: &str, ca_file: Option<&Path>) -> Arc<d
     let cfg = MailConfig::Smtp {
         host: "127.0.0.1".into(),
         port,
-        tls: tls.into(),
+        tls: tls.parse().unwrap(),
         username: Some(USER.into()),
         password: Some(password.into()),
         timeout_secs: 10,
@@ -163,7 +163,7 @@ fn a_bad_ca_file_says_what_to_fix() {
         sender_from_config(&MailConfig::Smtp {
             host: "relay.example.com".into(),
             port: 587,
-            tls: tls.into(),
+            tls: tls.parse().unwrap(),
             username: None,
             password: None,
             timeout_secs: 10,
@@ -206,7 +206,7 @@ async fn starttls_against_an_implicit_tls_port_is_abandoned_as_transient() {
     let cfg = MailConfig::Smtp {
         host: "127.0.0.1".into(),
         port: sink.port,
-        tls: "starttls".into(),
+        tls: mms_core::config::SmtpTls::StartTls,
         username: Some(USER.into()),
         password: Some(PASSWORD.into()),
         timeout_secs: 1,

@@ -63,8 +63,15 @@ print(count / elapsed)
         .arg(MESSAGES.to_string())
         .output()
         .expect("run python");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().parse().expect("a rate")
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a rate")
 }
 
 async fn sender_rate(sender: &SmtpSender, messages: &[OutgoingMessage], concurrent: bool) -> f64 {
@@ -73,7 +80,9 @@ async fn sender_rate(sender: &SmtpSender, messages: &[OutgoingMessage], concurre
     let start = Instant::now();
     if concurrent {
         let reports = futures::future::join_all(messages.iter().map(|m| sender.send(m))).await;
-        assert!(reports.iter().all(|r| r.as_ref().is_ok_and(|r| r.all_accepted())));
+        assert!(reports
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.all_accepted())));
     } else {
         for message in messages {
             assert!(sender.send(message).await.unwrap().all_accepted());
@@ -92,7 +101,13 @@ async fn smtp_sender_rate_against_smtplib_over_one_connection() {
         std::fs::write(dir.path().join(format!("{i}.eml")), m.raw()).unwrap();
         let mut env = std::fs::File::create(dir.path().join(format!("{i}.json"))).unwrap();
         let to: Vec<String> = m.recipients.iter().map(|r| format!("{r:?}")).collect();
-        write!(env, "{{\"from\": {:?}, \"to\": [{}]}}", m.envelope_from, to.join(", ")).unwrap();
+        write!(
+            env,
+            "{{\"from\": {:?}, \"to\": [{}]}}",
+            m.envelope_from,
+            to.join(", ")
+        )
+        .unwrap();
     }
     let one = SmtpSender::with_connections(
         "127.0.0.1",

@@ -65,16 +65,27 @@ async fn assert_each_attendee_once(attendees: usize) {
     assert!(reports.iter().all(SendReport::all_accepted), "{reports:?}");
 
     let received = sink.messages();
-    assert_eq!(received.len(), attendees.div_ceil(100), "one message per batch");
+    assert_eq!(
+        received.len(),
+        attendees.div_ceil(100),
+        "one message per batch"
+    );
     let mut seen = HashSet::new();
     for mail in &received {
         assert_eq!(mail.mail_from, "mms@contoso.com");
         assert!(mail.rcpt_to.len() <= 100);
         for recipient in &mail.rcpt_to {
-            assert!(seen.insert(recipient.to_lowercase()), "{recipient} got two messages");
+            assert!(
+                seen.insert(recipient.to_lowercase()),
+                "{recipient} got two messages"
+            );
         }
         for line in mail.data.split(|b| *b == b'\n') {
-            assert!(line.len() <= STRICT_MAX_LINE + 1, "stored line of {} octets", line.len());
+            assert!(
+                line.len() <= STRICT_MAX_LINE + 1,
+                "stored line of {} octets",
+                line.len()
+            );
         }
     }
     let expected: HashSet<String> = (0..attendees).map(attendee_address).collect();
@@ -135,7 +146,11 @@ async fn one_refused_attendee_leaves_the_others_delivered_and_shows_the_reply() 
         "the relay's own reply: {}",
         refusals[0].reply
     );
-    let delivered: Vec<String> = sink.messages().into_iter().flat_map(|m| m.rcpt_to).collect();
+    let delivered: Vec<String> = sink
+        .messages()
+        .into_iter()
+        .flat_map(|m| m.rcpt_to)
+        .collect();
     assert_eq!(delivered.len(), 299);
     assert!(!delivered.contains(&refused));
 }
@@ -153,7 +168,10 @@ async fn too_many_recipients_is_a_transient_refusal_of_the_excess() {
     let plan = updates(25, 25);
     let report = sender(sink.port, 1).send(&plan.batches[0]).await.unwrap();
     assert_eq!(report.refused.len(), 15);
-    assert!(report.refused.iter().all(|r| !r.permanent && r.reply.starts_with("452")));
+    assert!(report
+        .refused
+        .iter()
+        .all(|r| !r.permanent && r.reply.starts_with("452")));
     assert_eq!(report.accepted(&plan.batches[0]).len(), 10);
     assert_eq!(sink.messages()[0].rcpt_to.len(), 10);
 }
@@ -187,7 +205,12 @@ async fn a_line_over_998_octets_is_refused_permanently_and_the_next_message_stil
         "long@contoso.com",
         "mms@contoso.com",
         vec![attendee_address(1)],
-        format!("Subject: x\r\nTo: {}\r\n\r\n{}\r\n", attendee_address(1), "x".repeat(999)).into_bytes(),
+        format!(
+            "Subject: x\r\nTo: {}\r\n\r\n{}\r\n",
+            attendee_address(1),
+            "x".repeat(999)
+        )
+        .into_bytes(),
     );
     let err = sender.send(&long).await.unwrap_err();
     assert!(
@@ -233,5 +256,8 @@ async fn a_connection_the_relay_closed_while_idle_is_replaced() {
     sender.send(&updates(3, 100).batches[0]).await.unwrap();
     let received = sink.messages();
     assert_eq!(received.len(), 2);
-    assert_ne!(received[0].peer, received[1].peer, "a new connection carried the second");
+    assert_ne!(
+        received[0].peer, received[1].peer,
+        "a new connection carried the second"
+    );
 }

@@ -7,18 +7,22 @@
 //! [`mailbox_from_config`] picks one from the `mailbox` section of the configuration. Both page
 //! their searches (P2) so that a worker's memory stays bounded for 100,000-event mailboxes, and
 //! both refuse a write whose ETag is stale (P4), which is how a rewrite never clobbers a change the
-//! organizer made meanwhile.
+//! organizer made meanwhile. Both bound a page in bytes as well (`mailbox.max_page_bytes`,
+//! `mailbox.max_resource_bytes`) and report a resource they cannot read (not UTF-8, too large)
+//! in the page's `unreadable` list instead of failing the mailbox (issue 7.6).
 
+mod body;
 mod caldav;
 mod listing;
 mod multistatus;
+mod retry;
 mod tls;
 mod vdir;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use mms_core::config::MailboxConfig;
+use mms_core::config::{MailboxConfig, MailboxOptions};
 use mms_core::Mailbox;
 
 pub use caldav::CalDavMailbox;
@@ -38,20 +42,45 @@ pub fn mailbox_from_config(
     per_server: usize,
 ) -> Result<Arc<dyn Mailbox>, MailboxConfigError> {
     match cfg {
-        MailboxConfig::Vdir { root } => Ok(Arc::new(VdirMailbox::new(root.clone()))),
+        MailboxConfig::Vdir { root, options } => Ok(Arc::new(
+            VdirMailbox::new(root.clone()).with_options(options)?,
+        )),
         MailboxConfig::Caldav {
             calendar_url,
             username,
             password,
             timeout_secs,
             ca_file,
-        } => Ok(Arc::new(CalDavMailbox::new(
-            calendar_url,
-            username.clone(),
-            password.clone(),
-            Duration::from_secs(*timeout_secs),
-            per_server,
-            ca_file.as_deref(),
-        )?)),
+            options,
+        } => Ok(Arc::new(
+            CalDavMailbox::new(
+                calendar_url,
+                username.clone(),
+                password.clone(),
+                Duration::from_secs(*timeout_secs),
+                per_server,
+                ca_file.as_deref(),
+            )?
+            .with_options(options)?,
+        )),
     }
+}
+
+/// The byte limits must leave room for one resource in a page.
+pub(crate) fn check_limits(options: &MailboxOptions) -> Result<(), MailboxConfigError> {
+    if options.max_resource_bytes == 0 {
+        return Err(MailboxConfigError::Invalid(
+            "mailbox.max_resource_bytes is 0: set it to the size of the largest event to read \
+             (default 10485760)"
+                .into(),
+        ));
+    }
+    if options.max_page_bytes < options.max_resource_bytes {
+        return Err(MailboxConfigError::Invalid(format!(
+            "mailbox.max_page_bytes ({}) is smaller than mailbox.max_resource_bytes ({}): a page \
+             must hold at least one resource; raise max_page_bytes",
+            options.max_page_bytes, options.max_resource_bytes
+        )));
+    }
+    Ok(())
 }

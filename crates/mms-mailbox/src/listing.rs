@@ -60,15 +60,17 @@ impl<V> ListingCache<V> {
     }
 }
 
-/// The names of the page after `cursor` in the sorted `names`, and whether more follow.
-pub(crate) fn page_after<'a>(
-    names: &'a [String],
+/// The entries of the page after `cursor` in `entries` (sorted by `name`), and whether more
+/// follow.
+pub(crate) fn page_after<'a, T>(
+    entries: &'a [T],
+    name: impl Fn(&T) -> &str,
     cursor: Option<&str>,
     page_size: usize,
-) -> (&'a [String], bool) {
-    let start = cursor.map_or(0, |last| names.partition_point(|n| n.as_str() <= last));
-    let end = start.saturating_add(page_size.max(1)).min(names.len());
-    (&names[start..end], end < names.len())
+) -> (&'a [T], bool) {
+    let start = cursor.map_or(0, |last| entries.partition_point(|e| name(e) <= last));
+    let end = start.saturating_add(page_size.max(1)).min(entries.len());
+    (&entries[start..end], end < entries.len())
 }
 
 #[cfg(test)]
@@ -82,13 +84,25 @@ mod tests {
     #[test]
     fn pages_follow_the_cursor_even_when_it_was_deleted() {
         let all = names(&["a", "b", "d", "e"]);
-        assert_eq!(page_after(&all, None, 2), (&all[0..2], true));
-        assert_eq!(page_after(&all, Some("b"), 2), (&all[2..4], false));
-        // "c" was the last name served, then deleted: the page still starts after it.
-        assert_eq!(page_after(&all, Some("c"), 1), (&all[2..3], true));
-        assert_eq!(page_after(&all, Some("e"), 5), (&all[4..4], false));
         assert_eq!(
-            page_after(&all, None, 0).0.len(),
+            page_after(&all, |n| n.as_str(), None, 2),
+            (&all[0..2], true)
+        );
+        assert_eq!(
+            page_after(&all, |n| n.as_str(), Some("b"), 2),
+            (&all[2..4], false)
+        );
+        // "c" was the last name served, then deleted: the page still starts after it.
+        assert_eq!(
+            page_after(&all, |n| n.as_str(), Some("c"), 1),
+            (&all[2..3], true)
+        );
+        assert_eq!(
+            page_after(&all, |n| n.as_str(), Some("e"), 5),
+            (&all[4..4], false)
+        );
+        assert_eq!(
+            page_after(&all, |n| n.as_str(), None, 0).0.len(),
             1,
             "a page size of 0 is read as 1"
         );

@@ -10,6 +10,12 @@
 //! and only one page of bodies is read at a time. Events added after a search has begun are not
 //! part of it, as with a CalDAV listing; the next migration sees them.
 //!
+//! Bytes are bounded before they are read: a file whose size (from its metadata) passes
+//! `mailbox.max_resource_bytes` is reported unreadable (too large) without being opened, a file
+//! is read through a cap in case it grew meanwhile, and a page ends early when the next file would
+//! take its text past `mailbox.max_page_bytes`. A file that is not UTF-8 is reported unreadable
+//! with the offset of its first bad byte. Neither stops the search.
+//!
 //! Writes compare the ETag and replace the file atomically (temp file in the same folder, fsync,
 //! rename), holding a process-local lock for the file. That lock suffices because one worker
 //! process at a time owns a user's mailbox (the mailbox lease, D4); two processes writing the same
@@ -17,18 +23,21 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use mms_core::{Mailbox, MailboxError, MailboxItem, SearchPage};
+use mms_core::config::{MailboxOptions, SchedulingMode};
+use mms_core::{ItemProblem, Mailbox, MailboxError, MailboxItem, SearchPage, UnreadableItem};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use crate::body::ReadStats;
 use crate::listing::{page_after, ListingCache};
+use crate::{check_limits, MailboxConfigError};
 
 /// Write locks are striped by file: bounded memory, and two files rarely share a stripe.
 const LOCK_STRIPES: usize = 64;
@@ -40,6 +49,10 @@ pub struct VdirMailbox {
     root: PathBuf,
     listings: ListingCache<Vec<String>>,
     write_locks: Vec<Mutex<()>>,
+    max_resource_bytes: u64,
+    max_page_bytes: u64,
+    scheduling: SchedulingMode,
+    stats: Arc<ReadStats>,
 }
 
 /// The ETag of a file's content: hex of the first 16 bytes of its SHA-256.
@@ -51,11 +64,35 @@ impl VdirMailbox {
     /// A store rooted at `root` (one folder per user below it). The root need not exist yet: a
     /// user without a folder is [`MailboxError::MailboxNotFound`].
     pub fn new(root: impl Into<PathBuf>) -> VdirMailbox {
+        let defaults = MailboxOptions::default();
         VdirMailbox {
             root: root.into(),
             listings: ListingCache::default(),
             write_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            max_resource_bytes: defaults.max_resource_bytes,
+            max_page_bytes: defaults.max_page_bytes,
+            scheduling: defaults.scheduling,
+            stats: Arc::default(),
         }
+    }
+
+    /// The same store with the byte limits and scheduling of `options` (retries do not apply to
+    /// a local folder).
+    pub fn with_options(
+        mut self,
+        options: &MailboxOptions,
+    ) -> Result<VdirMailbox, MailboxConfigError> {
+        check_limits(options)?;
+        self.max_resource_bytes = options.max_resource_bytes;
+        self.max_page_bytes = options.max_page_bytes;
+        self.scheduling = options.scheduling;
+        Ok(self)
+    }
+
+    /// The largest file content this store ever held in memory, bytes: never more than
+    /// `mailbox.max_resource_bytes`.
+    pub fn largest_body_buffered(&self) -> u64 {
+        self.stats.largest_body()
     }
 
     /// The user's folder; a UPN that cannot be a single folder name has no mailbox here.
@@ -129,27 +166,73 @@ fn list_events(dir: &Path, user: &str) -> Result<Vec<String>, MailboxError> {
     Ok(names)
 }
 
-/// Read one event; `None` when the file is gone (deleted since the listing).
-fn read_item(dir: &Path, name: &str) -> Result<Option<MailboxItem>, MailboxError> {
+/// What reading one event file gave.
+enum ReadOutcome {
+    Item(MailboxItem),
+    Unreadable(UnreadableItem),
+    /// Deleted since the listing.
+    Gone,
+}
+
+/// Read one event, never more than `limit` bytes of it.
+fn read_item(
+    dir: &Path,
+    name: &str,
+    limit: u64,
+    stats: &ReadStats,
+) -> Result<ReadOutcome, MailboxError> {
     let path = dir.join(name);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error("cannot read", &path, e)),
+    let unreadable = |etag, problem| {
+        Ok(ReadOutcome::Unreadable(UnreadableItem {
+            href: name.to_string(),
+            etag,
+            problem,
+        }))
     };
+    let mut file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(ReadOutcome::Gone),
+        Err(e) => return Err(io_error("cannot open", &path, e)),
+    };
+    let size = file
+        .metadata()
+        .map_err(|e| io_error("cannot stat", &path, e))?
+        .len();
+    if size > limit {
+        return unreadable(None, ItemProblem::TooLarge { bytes: size, limit });
+    }
+    // The file may have grown since its metadata was read: one byte past the limit tells.
+    let mut bytes = Vec::with_capacity(size as usize);
+    (&mut file)
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error("cannot read", &path, e))?;
+    stats.record(bytes.len() as u64);
+    if bytes.len() as u64 > limit {
+        let bytes = bytes.len() as u64;
+        return unreadable(None, ItemProblem::TooLarge { bytes, limit });
+    }
     let etag = vdir_etag(&bytes);
-    let ics = String::from_utf8(bytes).map_err(|e| {
-        MailboxError::Protocol(format!(
-            "{} is not UTF-8 (byte {}): iCalendar files must be UTF-8; re-encode or remove it",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    Ok(Some(MailboxItem {
-        href: name.to_string(),
-        etag,
-        ics,
-    }))
+    match String::from_utf8(bytes) {
+        Ok(ics) => Ok(ReadOutcome::Item(MailboxItem {
+            href: name.to_string(),
+            etag,
+            ics,
+        })),
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            unreadable(Some(etag), ItemProblem::NotUtf8 { offset })
+        }
+    }
+}
+
+/// The size of a file as its metadata tells (0 when it is gone: it will read as gone).
+fn file_size(path: &Path) -> Result<u64, MailboxError> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(meta.len()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(io_error("cannot stat", path, e)),
+    }
 }
 
 /// The missing-file error: no folder means no mailbox, otherwise the item is gone.
@@ -179,29 +262,67 @@ impl Mailbox for VdirMailbox {
                 Arc::new(blocking(move || list_events(&dir, &user)).await?)
             }
         };
-        let (page, more) = page_after(&names, cursor.as_deref(), page_size);
+        let (page, more) = page_after(&names, |n| n.as_str(), cursor.as_deref(), page_size);
         let page: Vec<String> = page.to_vec();
-        let next = if more { page.last().cloned() } else { None };
+        let (limit, page_limit, stats) = (
+            self.max_resource_bytes,
+            self.max_page_bytes,
+            self.stats.clone(),
+        );
+        let (items, unreadable, cut) = blocking(move || {
+            let mut items = Vec::with_capacity(page.len());
+            let mut unreadable = Vec::new();
+            let mut held = 0u64;
+            for (index, name) in page.iter().enumerate() {
+                let size = file_size(&dir.join(name))?;
+                if size <= limit && held + size > page_limit && index > 0 {
+                    // The page is full: it ends before this file, which the next page reads.
+                    return Ok((items, unreadable, Some(page[index - 1].clone())));
+                }
+                match read_item(&dir, name, limit, &stats)? {
+                    ReadOutcome::Item(item) => {
+                        held += item.ics.len() as u64;
+                        items.push(item);
+                    }
+                    ReadOutcome::Unreadable(bad) => unreadable.push(bad),
+                    ReadOutcome::Gone => {}
+                }
+            }
+            Ok((items, unreadable, None))
+        })
+        .await?;
+        let next = cut.or_else(|| {
+            if more {
+                names_last(&names, cursor.as_deref(), page_size)
+            } else {
+                None
+            }
+        });
         if next.is_some() {
             self.listings.insert(user.to_string(), names);
         } else {
             self.listings.remove(user);
         }
-        let items = blocking(move || {
-            let mut items = Vec::with_capacity(page.len());
-            for name in &page {
-                items.extend(read_item(&dir, name)?);
-            }
-            Ok(items)
+        Ok(SearchPage {
+            items,
+            unreadable,
+            next,
         })
-        .await?;
-        Ok(SearchPage { items, next })
     }
 
     async fn get(&self, user: &str, href: &str) -> Result<MailboxItem, MailboxError> {
         let (dir, _) = self.item_path(user, href)?;
         let (user, href) = (user.to_string(), href.to_string());
-        blocking(move || read_item(&dir, &href)?.ok_or_else(|| missing(&dir, &user, &href))).await
+        let (limit, stats) = (self.max_resource_bytes, self.stats.clone());
+        blocking(move || match read_item(&dir, &href, limit, &stats)? {
+            ReadOutcome::Item(item) => Ok(item),
+            ReadOutcome::Unreadable(bad) => Err(MailboxError::Unreadable {
+                href: bad.href,
+                problem: bad.problem,
+            }),
+            ReadOutcome::Gone => Err(missing(&dir, &user, &href)),
+        })
+        .await
     }
 
     async fn put(
@@ -249,4 +370,18 @@ impl Mailbox for VdirMailbox {
         })
         .await
     }
+
+    /// A folder sends nothing by itself: MMS mails, unless `mailbox.scheduling = "server"` says
+    /// something else (a tool syncing the folder to a scheduling server) does.
+    async fn server_sends_updates(&self, _user: &str) -> Result<bool, MailboxError> {
+        Ok(self.scheduling == SchedulingMode::Server)
+    }
+}
+
+/// The last name of the page after `cursor`: the next page's cursor.
+fn names_last(names: &[String], cursor: Option<&str>, page_size: usize) -> Option<String> {
+    page_after(names, |n| n.as_str(), cursor, page_size)
+        .0
+        .last()
+        .cloned()
 }

@@ -1,35 +1,44 @@
-//! The CalDAV connector against a real Radicale (P2 search, P4 save).
+//! The CalDAV connector against two real servers, Radicale and Xandikos (P2 search, P4 save).
+//!
+//! Every test body but the credentials one runs on both (see `on_both_servers!`); where the
+//! servers differ (Xandikos re-serialises what it stores), the assertions compare by meaning.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{search_all, seed_events, uids, ORGANIZER};
+use common::{connector, search_all, seed_events, uids, ORGANIZER};
 use mms_core::{Mailbox, MailboxError};
 use mms_mailbox::CalDavMailbox;
+use mms_testkit::caldav::{CaldavKind, CaldavServer};
 use mms_testkit::proxy::FaultProxy;
 use mms_testkit::radicale::Radicale;
 
-async fn seeded() -> Radicale {
-    let radicale = Radicale::start().await;
-    radicale.create_calendar(ORGANIZER).await;
+async fn seeded(kind: CaldavKind) -> CaldavServer {
+    let server = CaldavServer::start(kind).await;
+    server.create_calendar(ORGANIZER).await;
     for (name, ics) in seed_events(Utc::now()) {
-        radicale.put_event(ORGANIZER, name, &ics).await;
+        server.put_event(ORGANIZER, name, &ics).await;
     }
-    radicale
+    server
 }
 
-fn connector(calendar_url: &str) -> CalDavMailbox {
-    CalDavMailbox::new(calendar_url, None, None, Duration::from_secs(10), 4, None).unwrap()
+on_both_servers! {
+    search_from_now_returns_the_future_and_recurring_events_page_by_page,
+    a_cursor_resumes_on_another_connector,
+    put_with_the_current_etag_succeeds_and_a_stale_etag_is_refused,
+    an_unknown_user_or_item_is_not_found,
+    an_unavailable_server_is_a_transient_error_naming_the_url,
+    a_server_without_time_range_falls_back_to_listing_every_event,
 }
 
 /// P2: from now, the series with future occurrences and the future meeting; not the past
 /// meeting nor the ended series; whatever the page size.
-#[tokio::test]
-async fn search_from_now_returns_the_future_and_recurring_events_page_by_page() {
-    let radicale = seeded().await;
-    let mailbox = connector(&radicale.calendar_url_template());
+async fn search_from_now_returns_the_future_and_recurring_events_page_by_page(kind: CaldavKind) {
+    let server = seeded(kind).await;
+    let mailbox = connector(&server.calendar_url_template());
     for page_size in [1, 2, 10] {
         let (items, pages) = search_all(&mailbox, ORGANIZER, Utc::now(), page_size)
             .await
@@ -47,12 +56,11 @@ async fn search_from_now_returns_the_future_and_recurring_events_page_by_page() 
 }
 
 /// A search resumed by a connector that never saw its first page (another worker) continues.
-#[tokio::test]
-async fn a_cursor_resumes_on_another_connector() {
-    let radicale = seeded().await;
-    let first = connector(&radicale.calendar_url_template());
+async fn a_cursor_resumes_on_another_connector(kind: CaldavKind) {
+    let server = seeded(kind).await;
+    let first = connector(&server.calendar_url_template());
     let page = first.search(ORGANIZER, Utc::now(), None, 1).await.unwrap();
-    let second = connector(&radicale.calendar_url_template());
+    let second = connector(&server.calendar_url_template());
     let rest = second
         .search(ORGANIZER, Utc::now(), page.next, 1)
         .await
@@ -64,10 +72,9 @@ async fn a_cursor_resumes_on_another_connector() {
 }
 
 /// P4: a write with the current ETag lands and yields a new ETag; the old one is then stale.
-#[tokio::test]
-async fn put_with_the_current_etag_succeeds_and_a_stale_etag_is_refused() {
-    let radicale = seeded().await;
-    let mailbox = connector(&radicale.calendar_url_template());
+async fn put_with_the_current_etag_succeeds_and_a_stale_etag_is_refused(kind: CaldavKind) {
+    let server = seeded(kind).await;
+    let mailbox = connector(&server.calendar_url_template());
     let (items, _) = search_all(&mailbox, ORGANIZER, Utc::now(), 10)
         .await
         .unwrap();
@@ -84,7 +91,7 @@ async fn put_with_the_current_etag_succeeds_and_a_stale_etag_is_refused() {
         .await
         .unwrap();
     assert_ne!(new_etag, future.etag);
-    assert!(radicale
+    assert!(server
         .get_event(ORGANIZER, "future.ics")
         .await
         .contains("SUMMARY:moved to Teams"));
@@ -101,16 +108,15 @@ async fn put_with_the_current_etag_succeeds_and_a_stale_etag_is_refused() {
         matches!(stale, MailboxError::PreconditionFailed(_)),
         "{stale:?}"
     );
-    assert!(radicale
+    assert!(server
         .get_event(ORGANIZER, "future.ics")
         .await
         .contains("SUMMARY:moved to Teams"));
 }
 
-#[tokio::test]
-async fn an_unknown_user_or_item_is_not_found() {
-    let radicale = seeded().await;
-    let mailbox = connector(&radicale.calendar_url_template());
+async fn an_unknown_user_or_item_is_not_found(kind: CaldavKind) {
+    let server = seeded(kind).await;
+    let mailbox = connector(&server.calendar_url_template());
     let err = mailbox
         .search("nobody@example.com", Utc::now(), None, 10)
         .await
@@ -133,6 +139,7 @@ async fn an_unknown_user_or_item_is_not_found() {
     assert!(matches!(err, MailboxError::ItemNotFound(_)), "{err:?}");
 }
 
+/// Radicale only: Xandikos's own Basic auth requires its self-signed TLS (`--autocert`).
 #[tokio::test]
 async fn refused_credentials_are_unauthorized() {
     let radicale = Radicale::start_with_users(&[(ORGANIZER, "right")]).await;
@@ -172,10 +179,9 @@ async fn refused_credentials_are_unauthorized() {
 }
 
 /// A 503 from the server, or no server at all, is transient and says which URL failed.
-#[tokio::test]
-async fn an_unavailable_server_is_a_transient_error_naming_the_url() {
-    let radicale = seeded().await;
-    let proxy = FaultProxy::start(radicale.port).await;
+async fn an_unavailable_server_is_a_transient_error_naming_the_url(kind: CaldavKind) {
+    let server = seeded(kind).await;
+    let proxy = FaultProxy::start(server.port()).await;
     let through_proxy = format!("{}/{{user}}/calendar/", proxy.base_url());
     let mailbox = connector(&through_proxy);
     assert_eq!(
@@ -224,10 +230,9 @@ async fn an_unavailable_server_is_a_transient_error_naming_the_url() {
 
 /// A server that refuses the time-range query still yields every event (the full listing), so
 /// nothing is missed: the past ones are dropped later by the selector.
-#[tokio::test]
-async fn a_server_without_time_range_falls_back_to_listing_every_event() {
-    let radicale = seeded().await;
-    let proxy = FaultProxy::start(radicale.port).await;
+async fn a_server_without_time_range_falls_back_to_listing_every_event(kind: CaldavKind) {
+    let server = seeded(kind).await;
+    let proxy = FaultProxy::start(server.port()).await;
     proxy.refuse_requests_containing(Some("time-range"));
     let mailbox = connector(&format!("{}/{{user}}/calendar/", proxy.base_url()));
     for page_size in [1, 3] {

@@ -47,6 +47,7 @@ async fn search_get_and_put_work_over_https_when_ca_file_names_the_private_ca() 
         password: None,
         timeout_secs: 10,
         ca_file: Some(certs.ca_file.clone()),
+        options: Default::default(),
     };
     let mailbox = mailbox_from_config(&cfg, 2).unwrap();
 

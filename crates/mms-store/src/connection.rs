@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
@@ -74,7 +76,10 @@ pub(crate) enum RedisClient {
 /// Longest block a [`BlockingConnection`] is asked for.
 pub(crate) const MAX_BLOCK: Duration = Duration::from_secs(2);
 
-fn cluster_client(nodes: &[String], response_timeout: Duration) -> Result<ClusterClient, StoreError> {
+fn cluster_client(
+    nodes: &[String],
+    response_timeout: Duration,
+) -> Result<ClusterClient, StoreError> {
     Ok(ClusterClient::builder(nodes.iter().map(String::as_str))
         .connection_timeout(CONNECTION_TIMEOUT)
         .response_timeout(response_timeout)

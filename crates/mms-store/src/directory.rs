@@ -15,11 +15,12 @@
 use std::sync::LazyLock;
 
 use mms_core::{Bridge, TenantSettings, UserProfile};
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, Script, ScriptInvocation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{Store, StoreError};
+use crate::script::{invoke, lua_script, LuaCall};
+use crate::{Keys, Store, StoreError};
 
 /// Users written per pipeline in a bulk import: large enough to amortise round trips, small
 /// enough that one reply stays a few hundred kilobytes.
@@ -97,104 +98,99 @@ pub enum DirectoryConflict {
     },
 }
 
-/// Write a chunk of users, all or none: ARGV holds (upn, json, sip or "", user id) per user.
-/// First every SIP address and user id is checked against the indexes (a conflict returns
-/// `{field, value, owner, upn}` and writes nothing); then each user's old index entries are
-/// removed only while they still point at that user, and the new ones are set.
-static PUT_USERS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local users, sips, ids = KEYS[1], KEYS[2], KEYS[3]
-local n = #ARGV / 4
-for i = 0, n - 1 do
-  local upn, sip, id = ARGV[i*4+1], ARGV[i*4+3], ARGV[i*4+4]
-  if sip ~= '' then
-    local owner = redis.call('HGET', sips, sip)
-    if owner and owner ~= upn then return {'SipAddress', sip, owner, upn} end
-  end
-  local owner = redis.call('HGET', ids, id)
-  if owner and owner ~= upn then return {'UserId', id, owner, upn} end
-end
-for i = 0, n - 1 do
-  local upn, json, sip, id = ARGV[i*4+1], ARGV[i*4+2], ARGV[i*4+3], ARGV[i*4+4]
-  local old = redis.call('HGET', users, upn)
-  if old then
-    local prev = cjson.decode(old)
-    local old_sip, old_id = prev['SipAddress'], prev['UserId']
-    if type(old_sip) == 'string' and old_sip ~= sip and redis.call('HGET', sips, old_sip) == upn then
-      redis.call('HDEL', sips, old_sip)
-    end
-    if type(old_id) == 'string' and old_id ~= id and redis.call('HGET', ids, old_id) == upn then
-      redis.call('HDEL', ids, old_id)
-    end
-  end
-  redis.call('HSET', users, upn, json)
-  redis.call('HSET', ids, id, upn)
-  if sip ~= '' then redis.call('HSET', sips, sip, upn) end
-end
-return {}
-"#,
-    )
-});
+static PUT_USERS: LazyLock<Script> = lua_script!("directory/put_users.lua");
+static DELETE_USER: LazyLock<Script> = lua_script!("directory/delete_user.lua");
+static SET_SWITCH: LazyLock<Script> = lua_script!("directory/set_switch.lua");
+static INSTALL_OPERATOR: LazyLock<Script> = lua_script!("directory/install_operator.lua");
 
-/// Remove one user (ARGV[1]) and the index entries that still point at it; 1 when it existed.
-static DELETE_USER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local users, sips, ids, upn = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
-local old = redis.call('HGET', users, upn)
-if not old then return 0 end
-redis.call('HDEL', users, upn)
-local prev = cjson.decode(old)
-local old_sip, old_id = prev['SipAddress'], prev['UserId']
-if type(old_sip) == 'string' and redis.call('HGET', sips, old_sip) == upn then
-  redis.call('HDEL', sips, old_sip)
-end
-if type(old_id) == 'string' and redis.call('HGET', ids, old_id) == upn then
-  redis.call('HDEL', ids, old_id)
-end
-return 1
-"#,
-    )
-});
+/// One user of a [`PutUsers`] chunk, encoded.
+struct UserRecord<'a> {
+    upn: &'a str,
+    json: String,
+    sip: &'a str,
+    user_id: &'a str,
+}
 
-/// Set one field (ARGV[1]) of the settings JSON to the boolean ARGV[2] and return the new JSON;
-/// nil when the tenant does not exist. The other switch is left as stored, whatever a concurrent
-/// writer did to it.
-static SET_SWITCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local text = redis.call('GET', KEYS[1])
-if not text then return false end
-local settings = cjson.decode(text)
-settings[ARGV[1]] = (ARGV[2] == '1')
-local updated = cjson.encode(settings)
-redis.call('SET', KEYS[1], updated)
-return updated
-"#,
-    )
-});
+/// `lua/directory/put_users.lua`: a chunk of users written all or none; a conflict comes back as
+/// `[field, value, owner, upn]` and nothing is written, success as `[]`.
+struct PutUsers<'a> {
+    keys: &'a Keys,
+    tenant: &'a str,
+    users: Vec<UserRecord<'a>>,
+}
 
-/// Store the operator token's hash (ARGV[1]) with its role JSON (ARGV[2]) and remove every other
-/// operator entry, in one step: the configured token is the only operator token.
-static INSTALL_OPERATOR: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local all = redis.call('HGETALL', KEYS[1])
-local removed = 0
-for i = 1, #all, 2 do
-  local hash, role = all[i], all[i + 1]
-  local ok, decoded = pcall(cjson.decode, role)
-  if hash ~= ARGV[1] and ok and type(decoded) == 'table' and decoded['Role'] == 'Operator' then
-    redis.call('HDEL', KEYS[1], hash)
-    removed = removed + 1
-  end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return removed
-"#,
-    )
-});
+impl LuaCall for PutUsers<'_> {
+    type Reply = Vec<String>;
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = PUT_USERS.prepare_invoke();
+        call.key(self.keys.users(self.tenant))
+            .key(self.keys.sip_index(self.tenant))
+            .key(self.keys.user_id_index(self.tenant));
+        for user in &self.users {
+            call.arg(user.upn)
+                .arg(&user.json)
+                .arg(user.sip)
+                .arg(user.user_id);
+        }
+        call
+    }
+}
+
+/// `lua/directory/delete_user.lua`: 1 when the user existed.
+struct DeleteUser<'a> {
+    keys: &'a Keys,
+    tenant: &'a str,
+    upn: &'a str,
+}
+
+impl LuaCall for DeleteUser<'_> {
+    type Reply = i64;
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = DELETE_USER.prepare_invoke();
+        call.key(self.keys.users(self.tenant))
+            .key(self.keys.sip_index(self.tenant))
+            .key(self.keys.user_id_index(self.tenant))
+            .arg(self.upn);
+        call
+    }
+}
+
+/// `lua/directory/set_switch.lua`: the new settings JSON, `None` when the tenant does not exist.
+struct SetSwitch<'a> {
+    keys: &'a Keys,
+    tenant: &'a str,
+    switch: TenantSwitch,
+    on: bool,
+}
+
+impl LuaCall for SetSwitch<'_> {
+    type Reply = Option<String>;
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = SET_SWITCH.prepare_invoke();
+        call.key(self.keys.settings(self.tenant))
+            .arg(self.switch.field())
+            .arg(if self.on { "1" } else { "0" });
+        call
+    }
+}
+
+/// `lua/directory/install_operator.lua`: how many other operator entries were removed.
+struct InstallOperator<'a> {
+    keys: &'a Keys,
+    hash: &'a str,
+    entry_json: String,
+}
+
+impl LuaCall for InstallOperator<'_> {
+    type Reply = usize;
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = INSTALL_OPERATOR.prepare_invoke();
+        call.key(self.keys.tokens())
+            .arg(self.hash)
+            .arg(&self.entry_json);
+        call
+    }
+}
 
 /// The tokens-hash field (the token's hash) and the JSON record stored under it.
 fn token_entry(token: &str, role: &TokenRole) -> (String, TokenEntry) {
@@ -223,12 +219,19 @@ fn conflict(field: &str, value: &str, owner: &str, upn: &str) -> DirectoryConfli
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(StoreError::corrupt)
+fn to_json<T: Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::encode(what, e))
 }
 
+/// A directory record read back from `key`; one that does not decode names the key and the repair.
 fn from_json<T: for<'de> Deserialize<'de>>(key: &str, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::corrupt(
+            key,
+            format!("inspect it with redis-cli (`GET` or `HGET '{key}' <field>`) and write it again through the API, or delete it"),
+            e,
+        )
+    })
 }
 
 impl Store {
@@ -237,7 +240,7 @@ impl Store {
         let mut conn = self.conn.clone();
         let created: bool = redis::cmd("SET")
             .arg(self.keys.settings(&settings.tenant))
-            .arg(to_json(settings)?)
+            .arg(to_json("tenant settings", settings)?)
             .arg("NX")
             .query_async::<Option<String>>(&mut conn)
             .await?
@@ -262,7 +265,10 @@ impl Store {
     pub async fn put_tenant_settings(&self, settings: &TenantSettings) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: () = conn
-            .set(self.keys.settings(&settings.tenant), to_json(settings)?)
+            .set(
+                self.keys.settings(&settings.tenant),
+                to_json("tenant settings", settings)?,
+            )
             .await?;
         let _: () = conn.sadd(self.keys.tenants(), &settings.tenant).await?;
         Ok(())
@@ -276,14 +282,15 @@ impl Store {
         switch: TenantSwitch,
         on: bool,
     ) -> Result<Option<TenantSettings>, StoreError> {
-        let key = self.keys.settings(tenant);
-        let text: Option<String> = SET_SWITCH
-            .key(&key)
-            .arg(switch.field())
-            .arg(if on { "1" } else { "0" })
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        text.map(|t| from_json(&key, &t)).transpose()
+        let call = SetSwitch {
+            keys: &self.keys,
+            tenant,
+            switch,
+            on,
+        };
+        let text = invoke(&call, &mut self.conn.clone()).await?;
+        text.map(|t| from_json(&self.keys.settings(tenant), &t))
+            .transpose()
     }
 
     /// Create or replace one user, keeping the SIP and user-id indexes in step. A SIP address or
@@ -321,24 +328,25 @@ impl Store {
             return Ok(Err(conflict));
         }
         let mut conn = self.conn.clone();
-        let (users_key, sip_key, id_key) = (
-            self.keys.users(tenant),
-            self.keys.sip_index(tenant),
-            self.keys.user_id_index(tenant),
-        );
         for chunk in users.chunks(IMPORT_CHUNK) {
-            let mut script = PUT_USERS.key(&users_key);
-            script.key(&sip_key).key(&id_key);
-            for user in chunk {
-                script
-                    .arg(&user.upn)
-                    .arg(to_json(user)?)
-                    .arg(user.sip_address.as_deref().unwrap_or(""))
-                    .arg(&user.user_id);
-            }
+            let call = PutUsers {
+                keys: &self.keys,
+                tenant,
+                users: chunk
+                    .iter()
+                    .map(|user| {
+                        Ok(UserRecord {
+                            upn: &user.upn,
+                            json: to_json("user profile", user)?,
+                            sip: user.sip_address.as_deref().unwrap_or(""),
+                            user_id: &user.user_id,
+                        })
+                    })
+                    .collect::<Result<_, StoreError>>()?,
+            };
             // The script checks again: the pre-check above covers every chunk before any is
             // written (all or nothing for an import), this one closes the race within a chunk.
-            let refused: Vec<String> = script.invoke_async(&mut conn).await?;
+            let refused = invoke(&call, &mut conn).await?;
             if let [field, value, owner, upn] = refused.as_slice() {
                 return Ok(Err(conflict(field, value, owner, upn)));
             }
@@ -416,13 +424,12 @@ impl Store {
     /// Remove a user and the index entries that still point at it; `false` when there was no
     /// such user.
     pub async fn delete_user(&self, tenant: &str, upn: &str) -> Result<bool, StoreError> {
-        let removed: i64 = DELETE_USER
-            .key(self.keys.users(tenant))
-            .key(self.keys.sip_index(tenant))
-            .key(self.keys.user_id_index(tenant))
-            .arg(upn)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let call = DeleteUser {
+            keys: &self.keys,
+            tenant,
+            upn,
+        };
+        let removed = invoke(&call, &mut self.conn.clone()).await?;
         Ok(removed == 1)
     }
 
@@ -462,7 +469,7 @@ impl Store {
             .hset(
                 self.keys.bridges(&bridge.tenant),
                 &bridge.id,
-                to_json(bridge)?,
+                to_json("bridge", bridge)?,
             )
             .await?;
         Ok(())
@@ -489,7 +496,7 @@ impl Store {
         let _: () = self
             .conn
             .clone()
-            .hset(self.keys.tokens(), &hash, to_json(&entry)?)
+            .hset(self.keys.tokens(), &hash, to_json("token entry", &entry)?)
             .await?;
         Ok(entry.id)
     }
@@ -498,12 +505,12 @@ impl Store {
     /// (rotation is: change the configured token, restart). Returns how many were removed.
     pub async fn install_operator_token(&self, token: &str) -> Result<usize, StoreError> {
         let (hash, entry) = token_entry(token, &TokenRole::Operator);
-        let removed: usize = INSTALL_OPERATOR
-            .key(self.keys.tokens())
-            .arg(&hash)
-            .arg(to_json(&entry)?)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let call = InstallOperator {
+            keys: &self.keys,
+            hash: &hash,
+            entry_json: to_json("token entry", &entry)?,
+        };
+        let removed = invoke(&call, &mut self.conn.clone()).await?;
         Ok(removed)
     }
 

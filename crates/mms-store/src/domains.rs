@@ -160,7 +160,10 @@ mod tests {
 
     #[test]
     fn domains_are_lower_cased_and_checked() {
-        assert_eq!(MailDomain::parse("Contoso.COM.").unwrap().as_str(), "contoso.com");
+        assert_eq!(
+            MailDomain::parse("Contoso.COM.").unwrap().as_str(),
+            "contoso.com"
+        );
         for bad in ["", "a..b", "-a.com", "a b.com", "x@y.com", "ünï.com"] {
             assert!(MailDomain::parse(bad).is_err(), "{bad:?} accepted");
         }

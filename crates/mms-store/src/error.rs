@@ -1,5 +1,18 @@
 //! Errors of the Redis store: each says what went wrong and what the caller (or the admin reading
-//! the log) should do about it.
+//! the log) should do about it, and carries the error underneath it as its `source()`, so a
+//! caller that reports the whole chain shows the cause too.
+//!
+//! How the control plane answers each (the API's mapping):
+//!
+//! | variant | HTTP | why |
+//! |---|---|---|
+//! | [`StoreError::Redis`] | 503, `Retry-After` | Redis unreachable or restarting: the same request works later |
+//! | [`StoreError::Contention`] | 503, `Retry-After` | concurrent triggers on one user: retry at once |
+//! | [`StoreError::LeaseLost`] | 409 | another worker owns the mailbox now |
+//! | [`StoreError::InProgress`] | 409 | a live worker runs that migration: wait for it |
+//! | [`StoreError::Invalid`] | 400 | the request contradicts itself: the message says what to fix |
+//! | [`StoreError::CorruptRecord`], [`StoreError::Corrupt`] | 500 | a stored record does not decode: the message names the key and the repair |
+//! | [`StoreError::Encode`] | 500 | a value could not be encoded: a bug, report it |
 
 /// Every failure a [`crate::Store`] method can report. Callers retry [`StoreError::Redis`] and
 /// [`StoreError::Contention`]; the others are final for the operation that hit them.
@@ -11,8 +24,25 @@ pub enum StoreError {
     /// The caller's lease expired or was taken over: it must stop without writing.
     #[error("mailbox lease of {user} lost (token {token} is stale): stop work on this mailbox; the new lease holder carries on")]
     LeaseLost { user: String, token: u64 },
-    /// A stored record does not decode; the message names the key so it can be inspected with
-    /// redis-cli and repaired or deleted.
+    /// A stored record does not decode; `record` names the key (and field) so it can be
+    /// inspected with redis-cli, `fix` says how to repair it, `source` why it does not decode.
+    #[error("stored record {record} is corrupt: {fix}")]
+    CorruptRecord {
+        record: String,
+        fix: String,
+        #[source]
+        source: Malformed,
+    },
+    /// A value the store was given could not be encoded for Redis.
+    #[error("{what} does not encode")]
+    Encode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored record is corrupt, described by text alone (the cause folded into the message).
+    /// Only the queue still reports this form; new code reports [`StoreError::CorruptRecord`],
+    /// which keeps the cause as its source. Answered like it.
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     /// The caller passed arguments that contradict each other (e.g. a status of another user than
@@ -27,8 +57,39 @@ pub enum StoreError {
     Contention { user: String },
 }
 
+/// Why a stored record does not decode.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    /// Not the JSON of the type stored there.
+    #[error("not the expected JSON record")]
+    Json(#[from] serde_json::Error),
+    /// Not the MessagePack of the type stored there.
+    #[error("not the expected MessagePack record")]
+    MessagePack(#[from] rmp_serde::decode::Error),
+    /// Decodes, but holds a value no writer produces (e.g. a counter that is not a number).
+    #[error("{0}")]
+    Value(String),
+}
+
 impl StoreError {
-    pub fn corrupt(e: impl std::fmt::Display) -> Self {
-        StoreError::Corrupt(e.to_string())
+    /// A record at `record` that does not decode, with the repair to suggest.
+    pub fn corrupt(
+        record: impl Into<String>,
+        fix: impl Into<String>,
+        source: impl Into<Malformed>,
+    ) -> Self {
+        StoreError::CorruptRecord {
+            record: record.into(),
+            fix: fix.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A value that `serde_json` could not encode; `what` names it.
+    pub fn encode(what: impl Into<String>, source: serde_json::Error) -> Self {
+        StoreError::Encode {
+            what: what.into(),
+            source,
+        }
     }
 }

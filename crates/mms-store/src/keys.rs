@@ -115,6 +115,21 @@ impl Keys {
     pub fn history(&self, tenant: &str, user: &str) -> String {
         self.t(tenant, &format!("history:{user}"))
     }
+    /// HASH stage -> count of the journal entries of one migration (kept by the journal scripts).
+    pub fn counts(&self, tenant: &str, correlation: &str) -> String {
+        self.t(tenant, &format!("counts:{correlation}"))
+    }
+    /// HASH meeting href -> JSON pending update: meetings saved whose update has not reached
+    /// every attendee yet, across the user's migrations (issue 7.1).
+    pub fn pending(&self, tenant: &str, user: &str) -> String {
+        self.t(tenant, &format!("pending:{user}"))
+    }
+    /// HASH `<State>|<MigrationType>` -> count of the tenant's status rows (M1), kept by every
+    /// script that stores or removes a row. `lua/lib/status.lua` derives it from a status key
+    /// for scripts that do not pass it: keep the two spellings equal.
+    pub fn summary(&self, tenant: &str) -> String {
+        self.t(tenant, "summary")
+    }
 
     // ---- directory ----
     /// STRING JSON [`mms_core::TenantSettings`].
@@ -169,6 +184,9 @@ mod tests {
             k.journal("acme", "c"),
             k.sent("acme", "u@x"),
             k.history("acme", "u@x"),
+            k.counts("acme", "c"),
+            k.pending("acme", "u@x"),
+            k.summary("acme"),
             k.settings("acme"),
             k.users("acme"),
             k.sip_index("acme"),

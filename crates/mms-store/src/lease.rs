@@ -4,14 +4,15 @@
 //! The lease is a key `<token>:<owner>` with a TTL. The token comes from a per-user counter that is
 //! never reset, so every acquisition gets a strictly larger token than the one before. Every
 //! progress write (status, journal, sent ledger) checks, in the same Lua script, that the lease
-//! still carries the writer's token ([`FENCE_CHECK_LUA`]): a worker paused past its TTL (GC, a
+//! still carries the writer's token (`lua/lib/fence.lua`): a worker paused past its TTL (GC, a
 //! stalled network) wakes up to `LeaseLost` instead of overwriting its successor's work.
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{Script, ScriptInvocation};
 
-use crate::{Store, StoreError};
+use crate::script::{invoke, lua_script, LuaCall};
+use crate::{Keys, Store, StoreError};
 
 /// A held mailbox lease; `token` fences every write made under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,52 +24,73 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// What the lease key holds while this lease is valid: `<token>:<owner>`.
     pub(crate) fn value(&self) -> String {
         format!("{}:{}", self.token, self.owner)
     }
 }
 
-/// Lua fragment: `fence_ok(lease_key, value)` is true when the lease key still holds exactly
-/// `value` (`<token>:<owner>`). Comparing the owner too keeps a stale holder out even if the token
-/// counter were ever rolled back (Redis restored from an old snapshot).
-pub(crate) const FENCE_CHECK_LUA: &str = r#"
-local function fence_ok(lease_key, value)
-  return redis.call('GET', lease_key) == value
-end
-"#;
+// Every fenced script starts with `fence_ok(lease_key, value)` from `lua/lib/fence.lua`: true
+// when the lease key still holds exactly `value` (`<token>:<owner>`); prepend it with
+// `lua_script!("lib/fence.lua", "<area>/<script>.lua")`.
+static ACQUIRE: LazyLock<Script> = lua_script!("lease/acquire.lua");
+static RENEW: LazyLock<Script> = lua_script!("lib/fence.lua", "lease/renew.lua");
+static RELEASE: LazyLock<Script> = lua_script!("lib/fence.lua", "lease/release.lua");
 
-/// KEYS: lease, fence. ARGV: owner, ttl ms. Returns the new token, or false when the lease is held.
-static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
-return token
-"#,
-    )
-});
+/// `lua/lease/acquire.lua`: a fresh token and the lease, or `None` when it is held.
+struct Acquire<'a> {
+    keys: &'a Keys,
+    tenant: &'a str,
+    user: &'a str,
+    owner: &'a str,
+    ttl_ms: u64,
+}
 
-/// KEYS: lease. ARGV: expected value, ttl ms. 1 when extended, 0 when the lease is not ours.
-static RENEW: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"#,
-    )
-});
+impl LuaCall for Acquire<'_> {
+    type Reply = Option<u64>;
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = ACQUIRE.prepare_invoke();
+        call.key(self.keys.lease(self.tenant, self.user))
+            .key(self.keys.fence(self.tenant, self.user))
+            .arg(self.owner)
+            .arg(self.ttl_ms);
+        call
+    }
+}
 
-/// KEYS: lease. ARGV: expected value. Deletes only our own lease.
-static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-"#,
-    )
-});
+/// `lua/lease/renew.lua`: 1 when extended, 0 when the lease is not ours.
+struct Renew<'a> {
+    keys: &'a Keys,
+    lease: &'a Lease,
+    ttl_ms: u64,
+}
+
+impl LuaCall for Renew<'_> {
+    type Reply = i64;
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = RENEW.prepare_invoke();
+        call.key(self.keys.lease(&self.lease.tenant, &self.lease.user))
+            .arg(self.lease.value())
+            .arg(self.ttl_ms);
+        call
+    }
+}
+
+/// `lua/lease/release.lua`: deletes only our own lease.
+struct Release<'a> {
+    keys: &'a Keys,
+    lease: &'a Lease,
+}
+
+impl LuaCall for Release<'_> {
+    type Reply = i64;
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = RELEASE.prepare_invoke();
+        call.key(self.keys.lease(&self.lease.tenant, &self.lease.user))
+            .arg(self.lease.value());
+        call
+    }
+}
 
 fn check_ttl(ttl_ms: u64) -> Result<(), StoreError> {
     if ttl_ms == 0 {
@@ -91,14 +113,14 @@ impl Store {
         ttl_ms: u64,
     ) -> Result<Option<Lease>, StoreError> {
         check_ttl(ttl_ms)?;
-        let mut conn = self.conn.clone();
-        let token: Option<u64> = ACQUIRE
-            .key(self.keys.lease(tenant, user))
-            .key(self.keys.fence(tenant, user))
-            .arg(owner)
-            .arg(ttl_ms)
-            .invoke_async(&mut conn)
-            .await?;
+        let call = Acquire {
+            keys: &self.keys,
+            tenant,
+            user,
+            owner,
+            ttl_ms,
+        };
+        let token = invoke(&call, &mut self.conn.clone()).await?;
         Ok(token.map(|token| Lease {
             tenant: tenant.to_string(),
             user: user.to_string(),
@@ -111,24 +133,22 @@ impl Store {
     /// it was lost: stop touching the mailbox.
     pub async fn renew_lease(&self, lease: &Lease, ttl_ms: u64) -> Result<bool, StoreError> {
         check_ttl(ttl_ms)?;
-        let mut conn = self.conn.clone();
-        let renewed: i64 = RENEW
-            .key(self.keys.lease(&lease.tenant, &lease.user))
-            .arg(lease.value())
-            .arg(ttl_ms)
-            .invoke_async(&mut conn)
-            .await?;
+        let call = Renew {
+            keys: &self.keys,
+            lease,
+            ttl_ms,
+        };
+        let renewed = invoke(&call, &mut self.conn.clone()).await?;
         Ok(renewed == 1)
     }
 
     /// Give the lease up if it is still ours; a lease already taken over is left alone.
     pub async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        RELEASE
-            .key(self.keys.lease(&lease.tenant, &lease.user))
-            .arg(lease.value())
-            .invoke_async::<i64>(&mut conn)
-            .await?;
+        let call = Release {
+            keys: &self.keys,
+            lease,
+        };
+        invoke(&call, &mut self.conn.clone()).await?;
         Ok(())
     }
 }

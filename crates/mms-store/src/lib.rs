@@ -5,10 +5,16 @@
 //!   retry delay set, per-user merge, fair reads across tenants, claims of dead workers' entries
 //!   (P1, D3, P7).
 //! - [`lease`]: the per-mailbox lease with a fencing token (D4).
-//! - [`progress`]: status rows, the per-meeting journal and the sent-message ledger; every write is
-//!   fenced by the lease token in one Lua script (D4, D5, M2).
+//! - [`progress`]: status rows; every write is fenced by the lease token in one Lua script (D4, M2).
+//! - [`journal`]: the per-meeting journal with its stage counters, the user's pending updates and
+//!   the sent-message ledger, a page of meetings per fenced script (D4, D5).
+//! - [`summary`]: the tenant summary from counters kept with every status change (M1).
+//! - [`retention`]: how long journals, ledgers, history and status rows are kept.
 //! - [`history`]: the per-user transaction history.
 //! - [`directory`]: tenants' switches, users, bridges, API tokens.
+//!
+//! The Lua scripts are files under `crates/mms-store/lua/`, each called through one typed
+//! invoker (see `script.rs`).
 //!
 //! Every method returns [`StoreError`] on failure and never retries by itself: the caller (the
 //! worker's actors, the control plane) decides whether to retry, and the [`Store`]'s connection
@@ -20,20 +26,29 @@ pub mod directory;
 pub mod domains;
 pub mod error;
 pub mod history;
+pub mod journal;
 pub mod keys;
 pub mod lease;
 pub mod progress;
 pub mod queue;
+pub mod retention;
+mod script;
+pub mod summary;
 
 use std::sync::{Arc, Mutex};
 
 pub use connection::{RedisConnection, RedisTarget};
 pub use error::StoreError;
 pub use history::HistoryEvent;
+pub use journal::{
+    JournalCursor, JournalEntry, JournalPage, MeetingStage, MeetingWrite, PendingChange,
+    PendingUpdate, StageCounts,
+};
 pub use keys::Keys;
 pub use lease::Lease;
-pub use progress::{JournalEntry, MeetingStage, StatusFilter};
+pub use progress::StatusFilter;
 pub use queue::{Capacity, Delivery, Enqueued, QueueDepth, WakeListener};
+pub use summary::TenantSummary;
 
 use connection::RedisClient;
 
@@ -48,6 +63,8 @@ pub struct Store {
     /// The tenant [`Store::read_ready`] served last, where its next round-robin starts; shared by
     /// the clones of one handle (one worker process).
     pub(crate) read_cursor: Arc<Mutex<Option<String>>>,
+    /// How long journals, ledgers, history and status rows are kept ([`Store::with_retention`]).
+    pub(crate) retention: mms_core::config::RetentionConfig,
 }
 
 impl Store {
@@ -80,6 +97,7 @@ impl Store {
             client,
             keys: Keys::new(namespace),
             read_cursor: Arc::default(),
+            retention: Default::default(),
         })
     }
 

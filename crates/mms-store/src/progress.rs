@@ -1,71 +1,28 @@
-//! Progress of migrations in Redis: the status rows admins read (M2), the per-meeting journal that
-//! makes a migration resumable (D5), and the per-user ledger of sent updates that makes sure no
-//! attendee gets the same update twice.
+//! The status rows admins read (M2): one JSON row per migration with the vendor's field names,
+//! indexed by creation time in two sorted sets (one per tenant, one per user) for listing newest
+//! first. The per-meeting journal, pending updates and sent ledger are in [`crate::journal`].
 //!
-//! Every write a migration makes runs in one Lua script that first checks the writer's lease token
+//! A migration writes its row in one Lua script that first checks the writer's lease token
 //! ([`crate::lease`], D4): a stale worker gets [`StoreError::LeaseLost`] and nothing is written.
 //! The queue side (Pending rows, holds, cancellation) writes rows without a lease through
 //! [`Store::put_status_unfenced`], which refuses to overwrite a row a live worker is running.
-//!
-//! Status rows are JSON with the vendor's field names; two sorted sets index them by creation
-//! time, one per tenant and one per user, for listing newest first.
+//! Both scripts move the tenant's summary counters ([`crate::summary`]) with the row, and a row
+//! is stored without its per-meeting list, so rewriting it after every page costs the same
+//! whatever the mailbox size (issue 11.4).
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mms_core::{MigrationState, MigrationStatus, MigrationType};
-use redis::{AsyncCommands, Script};
-use serde::{Deserialize, Serialize};
+use redis::{AsyncCommands, Script, ScriptInvocation};
 
-use crate::lease::{Lease, FENCE_CHECK_LUA};
-use crate::{Store, StoreError};
+pub use crate::journal::{JournalEntry, MeetingStage};
+use crate::lease::Lease;
+use crate::script::{invoke, lua_script, Fenced, LuaCall};
+use crate::{Keys, Store, StoreError};
 
 /// Status rows fetched per MGET when listing a tenant's migrations.
-const LIST_BATCH: usize = 500;
-
-/// What happened to one meeting in one migration; the journal's record, keyed by meeting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MeetingStage {
-    /// Not to be migrated, by rule (not the organizer, past, no online block of the source type).
-    Skipped,
-    /// Already carried the target coordinates: nothing to save or send.
-    Unchanged,
-    /// About to be saved: journaled before the PUT, so that a resumed run that finds the meeting
-    /// already rewritten knows the save was ours and the update still has to be sent.
-    Saving,
-    /// Rewritten and saved in the mailbox; the update is not sent yet.
-    Saved,
-    /// Saved and the update accepted by SMTP: done.
-    Sent,
-    /// Could not be migrated; `reason` says why.
-    Failed,
-}
-
-/// The journal record of one meeting: on resume, a migration skips meetings already `Sent`,
-/// `Skipped` or `Unchanged`, and for `Saved` ones re-sends the update with the recorded message id
-/// (which the sent ledger then dedups).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct JournalEntry {
-    pub stage: MeetingStage,
-    /// SEQUENCE of the saved meeting.
-    pub sequence: u32,
-    /// Message-ID of the iMIP update, fixed before sending so that a resend is recognisable.
-    pub message_id: Option<String>,
-    /// ETag of the saved meeting (the If-Match of a later save).
-    pub etag: Option<String>,
-    pub reason: String,
-    /// UID and SUMMARY of the meeting, for the status's per-meeting list.
-    #[serde(default)]
-    pub uid: String,
-    #[serde(default)]
-    pub summary: String,
-    /// Attendees the update went to.
-    #[serde(default)]
-    pub recipients: u32,
-}
+pub(crate) const LIST_BATCH: usize = 500;
 
 /// Which migrations [`Store::list_statuses`] returns (the filters of `Get-CsMeetingMigrationStatus`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,96 +48,133 @@ impl StatusFilter {
     }
 }
 
-/// Lua fragment: `status_put(status, statuses, user_migrations, json, create_ms, correlation)`
-/// stores a row and indexes it by creation time (idempotent).
-pub(crate) const STATUS_PUT_LUA: &str = r#"
-local function status_put(status_key, statuses_key, user_key, json, create_ms, correlation)
-  redis.call('SET', status_key, json)
-  redis.call('ZADD', statuses_key, create_ms, correlation)
-  redis.call('ZADD', user_key, create_ms, correlation)
-end
-"#;
+/// Lua fragment `status_put(status, statuses, user_migrations, json, create_ms, correlation,
+/// summary)` and `status_replace(status, json, summary)` (`lua/lib/status.lua`): store a row,
+/// index it and move the tenant's summary counters with it, for scripts that create rows in the
+/// same atomic step as another change (the queue's). Passing the summary key is optional only
+/// for scripts written before it existed.
+pub(crate) const STATUS_PUT_LUA: &str = include_str!("../lua/lib/status.lua");
 
-/// How long a migration's journal is kept once the migration is final. The journal only matters
-/// to resume a migration that is not final; afterwards it is kept a while for support.
-pub const JOURNAL_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
-/// How long a user's sent ledger is kept after its last entry. Resends of one (UID, SEQUENCE) can
-/// only happen while one migration retries (24 hours at most); months is ample.
-pub const SENT_LEDGER_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+static WRITE_STATUS: LazyLock<Script> = lua_script!(
+    "lib/fence.lua",
+    "lib/status.lua",
+    "progress/write_status.lua"
+);
+static PUT_STATUS_UNFENCED: LazyLock<Script> =
+    lua_script!("lib/status.lua", "progress/put_status_unfenced.lua");
 
-/// KEYS: lease, status, statuses, user migrations, journal. ARGV: lease value, json, create ms,
-/// correlation, journal ttl ms (0: keep, the migration is not final).
-static WRITE_STATUS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{FENCE_CHECK_LUA}{STATUS_PUT_LUA}
-if not fence_ok(KEYS[1], ARGV[1]) then return 0 end
-status_put(KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[4])
-if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[5], ARGV[5]) end
-return 1"
-    ))
-});
-
-/// KEYS: lease, status, statuses, user migrations. ARGV: json, create ms, correlation.
-/// Returns 0 (and writes nothing) when the stored row is InProgress and the user's lease is held.
-static PUT_STATUS_UNFENCED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{STATUS_PUT_LUA}
-local old = redis.call('GET', KEYS[2])
-if old and redis.call('EXISTS', KEYS[1]) == 1 then
-  local ok, row = pcall(cjson.decode, old)
-  if ok and type(row) == 'table' and row.State == 'InProgress' then return 0 end
-end
-status_put(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3])
-return 1"
-    ))
-});
-
-/// KEYS: lease, journal. ARGV: lease value, meeting key, json.
-static RECORD_MEETING: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{FENCE_CHECK_LUA}
-if not fence_ok(KEYS[1], ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-return 1"
-    ))
-});
-
-/// KEYS: lease, journal, sent ledger. ARGV: lease value, meeting key, json, message id, now ms,
-/// ledger ttl ms.
-static RECORD_SENT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{FENCE_CHECK_LUA}
-if not fence_ok(KEYS[1], ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
-redis.call('PEXPIRE', KEYS[3], ARGV[6])
-return 1"
-    ))
-});
-
-pub(crate) fn status_json(status: &MigrationStatus) -> Result<String, StoreError> {
-    serde_json::to_string(status)
-        .map_err(|e| StoreError::Invalid(format!("status row does not serialize: {e}")))
+/// A status row as stored: without the per-meeting list (the journal holds each meeting's
+/// outcome, paged when read), so that rewriting the row after every page costs the same for 10
+/// meetings and for 50,000 (issue 11.4).
+pub(crate) struct StoredRow<'a> {
+    status: &'a MigrationStatus,
+    json: String,
 }
 
-fn parse_status(key: &str, text: &str) -> Result<MigrationStatus, StoreError> {
-    serde_json::from_str(text).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "{key}: {e}; inspect it with `redis-cli GET '{key}'` and fix or delete it"
-        ))
-    })
-}
+impl<'a> StoredRow<'a> {
+    pub(crate) fn new(status: &'a MigrationStatus) -> Result<Self, StoreError> {
+        let json = if status.meetings.is_empty() {
+            status_json(status)?
+        } else {
+            let mut row = status.clone();
+            row.meetings = Vec::new();
+            status_json(&row)?
+        };
+        Ok(StoredRow { status, json })
+    }
 
-fn lease_lost(lease: &Lease) -> StoreError {
-    StoreError::LeaseLost {
-        user: lease.user.clone(),
-        token: lease.token,
+    fn tenant(&self) -> &str {
+        &self.status.tenant
+    }
+
+    fn correlation(&self) -> &str {
+        &self.status.correlation_id
+    }
+
+    fn create_ms(&self) -> i64 {
+        self.status.create_date.timestamp_millis()
     }
 }
 
+/// `lua/progress/write_status.lua`: the row under the lease, journal expiry once final.
+struct WriteStatus<'a> {
+    keys: &'a Keys,
+    lease: &'a Lease,
+    row: StoredRow<'a>,
+    /// 0 while the migration runs: its journal is kept for a resume.
+    journal_ttl_ms: u64,
+}
+
+impl LuaCall for WriteStatus<'_> {
+    type Reply = Fenced;
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let (tenant, correlation) = (self.row.tenant(), self.row.correlation());
+        let mut call = WRITE_STATUS.prepare_invoke();
+        call.key(self.keys.lease(tenant, &self.lease.user))
+            .key(self.keys.status(tenant, correlation))
+            .key(self.keys.statuses(tenant))
+            .key(self.keys.user_migrations(tenant, &self.lease.user))
+            .key(self.keys.journal(tenant, correlation))
+            .key(self.keys.counts(tenant, correlation))
+            .key(self.keys.summary(tenant))
+            .arg(self.lease.value())
+            .arg(&self.row.json)
+            .arg(self.row.create_ms())
+            .arg(correlation)
+            .arg(self.journal_ttl_ms);
+        call
+    }
+}
+
+/// `lua/progress/put_status_unfenced.lua`: the row without a lease unless a live worker runs the
+/// migration (then 0, nothing written).
+struct PutStatusUnfenced<'a> {
+    keys: &'a Keys,
+    row: StoredRow<'a>,
+    /// 0 unless the row is final.
+    journal_ttl_ms: u64,
+}
+
+impl LuaCall for PutStatusUnfenced<'_> {
+    type Reply = i64;
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let (tenant, correlation) = (self.row.tenant(), self.row.correlation());
+        let user = &self.row.status.user_principal_name;
+        let mut call = PUT_STATUS_UNFENCED.prepare_invoke();
+        call.key(self.keys.lease(tenant, user))
+            .key(self.keys.status(tenant, correlation))
+            .key(self.keys.statuses(tenant))
+            .key(self.keys.user_migrations(tenant, user))
+            .key(self.keys.journal(tenant, correlation))
+            .key(self.keys.counts(tenant, correlation))
+            .key(self.keys.summary(tenant))
+            .arg(&self.row.json)
+            .arg(self.row.create_ms())
+            .arg(correlation)
+            .arg(self.journal_ttl_ms);
+        call
+    }
+}
+
+pub(crate) fn status_json(status: &MigrationStatus) -> Result<String, StoreError> {
+    serde_json::to_string(status).map_err(|e| StoreError::encode("status row", e))
+}
+
+pub(crate) fn parse_status(key: &str, text: &str) -> Result<MigrationStatus, StoreError> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::corrupt(
+            key,
+            format!("inspect it with `redis-cli GET '{key}'` and fix or delete it"),
+            e,
+        )
+    })
+}
+
 impl Store {
-    /// Store a status row under the lease; `Err(LeaseLost)` (and nothing written) when the token is
-    /// stale.
+    /// Store a status row under the lease (without its per-meeting list: see [`StoredRow`]);
+    /// `Err(LeaseLost)` (and nothing written) when the token is stale. The tenant's summary
+    /// counters move in the same script; a final row starts its journal's retention and may trim
+    /// the user's oldest final rows (`retention.status_rows_per_user`).
     pub async fn write_status(
         &self,
         lease: &Lease,
@@ -192,65 +186,59 @@ impl Store {
                 status.correlation_id, status.tenant, status.user_principal_name, lease.tenant, lease.user
             )));
         }
-        let (tenant, correlation) = (&status.tenant, &status.correlation_id);
-        let mut conn = self.conn.clone();
-        let written: i64 = WRITE_STATUS
-            .key(self.keys.lease(tenant, &lease.user))
-            .key(self.keys.status(tenant, correlation))
-            .key(self.keys.statuses(tenant))
-            .key(self.keys.user_migrations(tenant, &lease.user))
-            .key(self.keys.journal(tenant, correlation))
-            .arg(lease.value())
-            .arg(status_json(status)?)
-            .arg(status.create_date.timestamp_millis())
-            .arg(correlation)
-            .arg(if status.state.is_final() {
-                JOURNAL_RETENTION.as_millis() as u64
-            } else {
-                0
-            })
-            .invoke_async(&mut conn)
-            .await?;
-        if written == 1 {
-            Ok(())
-        } else {
-            Err(lease_lost(lease))
-        }
+        let call = WriteStatus {
+            keys: &self.keys,
+            lease,
+            row: StoredRow::new(status)?,
+            journal_ttl_ms: self.journal_ttl_ms(status.state),
+        };
+        invoke(&call, &mut self.conn.clone())
+            .await?
+            .or_lease_lost(lease)?;
+        self.after_row_written(status).await
     }
 
     /// Store a status row without a lease, for the queue side: Pending rows, holds by a disabled
     /// tenant, cancellation. Refuses `InProgress` rows (those belong to the lease holder) and
-    /// refuses to overwrite a row that is InProgress while the user's lease is held.
+    /// refuses to overwrite a row that is InProgress while the user's lease is held. Summary
+    /// counters and retention as for [`Store::write_status`].
     pub async fn put_status_unfenced(&self, status: &MigrationStatus) -> Result<(), StoreError> {
-        let (tenant, user, correlation) = (
-            &status.tenant,
-            &status.user_principal_name,
-            &status.correlation_id,
-        );
         if status.state == MigrationState::InProgress {
             return Err(StoreError::Invalid(format!(
-                "status {correlation} is InProgress: only the lease holder writes InProgress rows (use write_status)"
+                "status {} is InProgress: only the lease holder writes InProgress rows (use write_status)",
+                status.correlation_id
             )));
         }
-        let mut conn = self.conn.clone();
-        let written: i64 = PUT_STATUS_UNFENCED
-            .key(self.keys.lease(tenant, user))
-            .key(self.keys.status(tenant, correlation))
-            .key(self.keys.statuses(tenant))
-            .key(self.keys.user_migrations(tenant, user))
-            .arg(status_json(status)?)
-            .arg(status.create_date.timestamp_millis())
-            .arg(correlation)
-            .invoke_async(&mut conn)
-            .await?;
-        if written == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::InProgress {
-                user: user.clone(),
-                correlation: correlation.clone(),
-            })
+        let call = PutStatusUnfenced {
+            keys: &self.keys,
+            row: StoredRow::new(status)?,
+            journal_ttl_ms: self.journal_ttl_ms(status.state),
+        };
+        if invoke(&call, &mut self.conn.clone()).await? != 1 {
+            return Err(StoreError::InProgress {
+                user: status.user_principal_name.clone(),
+                correlation: status.correlation_id.clone(),
+            });
         }
+        self.after_row_written(status).await
+    }
+
+    /// The journal's retention for a row in `state`: none (0) while the migration runs.
+    fn journal_ttl_ms(&self, state: MigrationState) -> u64 {
+        if state.is_final() {
+            self.retention_durations().journal_ms
+        } else {
+            0
+        }
+    }
+
+    /// Once a row is final, keep the user's rows within `retention.status_rows_per_user`.
+    async fn after_row_written(&self, status: &MigrationStatus) -> Result<(), StoreError> {
+        if status.state.is_final() {
+            self.trim_status_rows(&status.tenant, &status.user_principal_name)
+                .await?;
+        }
+        Ok(())
     }
 
     /// One migration's status row.
@@ -320,7 +308,7 @@ impl Store {
     }
 
     /// The rows of `correlations`, in that order; rows deleted since they were indexed are left out.
-    async fn statuses_of(
+    pub(crate) async fn statuses_of(
         &self,
         tenant: &str,
         correlations: &[String],
@@ -342,105 +330,4 @@ impl Store {
             .filter_map(|(key, text)| text.map(|text| parse_status(key, &text)))
             .collect()
     }
-
-    /// The journal of one migration: meeting key -> what was done to it.
-    pub async fn journal(
-        &self,
-        tenant: &str,
-        correlation: &str,
-    ) -> Result<HashMap<String, JournalEntry>, StoreError> {
-        let key = self.keys.journal(tenant, correlation);
-        let mut conn = self.conn.clone();
-        let raw: HashMap<String, String> = conn.hgetall(&key).await?;
-        raw.into_iter()
-            .map(|(meeting, text)| {
-                serde_json::from_str(&text).map(|entry| (meeting.clone(), entry)).map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "journal {key} field {meeting}: {e}; delete the field (`redis-cli HDEL`) so the meeting is redone"
-                    ))
-                })
-            })
-            .collect()
-    }
-
-    /// Record what was done to one meeting, under the lease.
-    pub async fn record_meeting(
-        &self,
-        lease: &Lease,
-        correlation: &str,
-        meeting_key: &str,
-        entry: &JournalEntry,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        let written: i64 = RECORD_MEETING
-            .key(self.keys.lease(&lease.tenant, &lease.user))
-            .key(self.keys.journal(&lease.tenant, correlation))
-            .arg(lease.value())
-            .arg(meeting_key)
-            .arg(journal_json(entry)?)
-            .invoke_async(&mut conn)
-            .await?;
-        if written == 1 {
-            Ok(())
-        } else {
-            Err(lease_lost(lease))
-        }
-    }
-
-    /// Journal `Sent` for the meeting AND add its message id to the user's sent ledger, atomically,
-    /// fenced. `entry` must be a `Sent` record carrying the message id.
-    pub async fn record_sent(
-        &self,
-        lease: &Lease,
-        correlation: &str,
-        meeting_key: &str,
-        entry: &JournalEntry,
-    ) -> Result<(), StoreError> {
-        let Some(message_id) = entry
-            .message_id
-            .as_deref()
-            .filter(|_| entry.stage == MeetingStage::Sent)
-        else {
-            return Err(StoreError::Invalid(format!(
-                "record_sent for meeting {meeting_key} needs a Sent entry with its message id, got {:?} with message id {:?}",
-                entry.stage, entry.message_id
-            )));
-        };
-        let mut conn = self.conn.clone();
-        let written: i64 = RECORD_SENT
-            .key(self.keys.lease(&lease.tenant, &lease.user))
-            .key(self.keys.journal(&lease.tenant, correlation))
-            .key(self.keys.sent(&lease.tenant, &lease.user))
-            .arg(lease.value())
-            .arg(meeting_key)
-            .arg(journal_json(entry)?)
-            .arg(message_id)
-            .arg(Utc::now().timestamp_millis())
-            .arg(SENT_LEDGER_RETENTION.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await?;
-        if written == 1 {
-            Ok(())
-        } else {
-            Err(lease_lost(lease))
-        }
-    }
-
-    /// Whether an update with this Message-ID was already accepted by SMTP for the user.
-    pub async fn was_sent(
-        &self,
-        tenant: &str,
-        user: &str,
-        message_id: &str,
-    ) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(conn
-            .hexists(self.keys.sent(tenant, user), message_id)
-            .await?)
-    }
-}
-
-fn journal_json(entry: &JournalEntry) -> Result<String, StoreError> {
-    serde_json::to_string(entry)
-        .map_err(|e| StoreError::Invalid(format!("journal entry does not serialize: {e}")))
 }

@@ -199,7 +199,9 @@ impl WakeListener {
             }
         };
         let block = max.min(MAX_BLOCK).as_millis().max(1) as usize;
-        let options = StreamReadOptions::default().count(WAKE_STREAM_CAP).block(block);
+        let options = StreamReadOptions::default()
+            .count(WAKE_STREAM_CAP)
+            .block(block);
         let reply: Option<StreamReadReply> =
             conn.xread_options(&[&key], &[&last_id], &options).await?;
         let newest = reply
@@ -317,7 +319,11 @@ impl Store {
     }
 
     /// The merge-or-create loop of [`Store::enqueue`].
-    async fn place(&self, request: &MigrationRequest, delay_ms: u64) -> Result<Enqueued, StoreError> {
+    async fn place(
+        &self,
+        request: &MigrationRequest,
+        delay_ms: u64,
+    ) -> Result<Enqueued, StoreError> {
         let (tenant, user) = (&request.tenant, &request.user);
         let mut conn = self.conn.clone();
         for _ in 0..ENQUEUE_ATTEMPTS {
@@ -395,7 +401,7 @@ impl Store {
         let event = HistoryEvent {
             at: now,
             correlation_id: correlation.to_string(),
-            event: "Merged".to_string(),
+            event: crate::history::HistoryEventKind::Merged,
             message,
         };
         let done = Merge {
@@ -453,7 +459,7 @@ impl Store {
         let event = HistoryEvent {
             at: now,
             correlation_id: correlation.clone(),
-            event: "Queued".to_string(),
+            event: crate::history::HistoryEventKind::Queued,
             message,
         };
         let mut conn = self.conn.clone();
@@ -492,8 +498,11 @@ impl Store {
         per_tenant: usize,
         max_total: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.read_within(consumer, &mut Capacity::idle(per_tenant, per_tenant, max_total))
-            .await
+        self.read_within(
+            consumer,
+            &mut Capacity::idle(per_tenant, per_tenant, max_total),
+        )
+        .await
     }
 
     /// Ready requests for `consumer`, no more than it can start now: per tenant what
@@ -852,7 +861,9 @@ impl Store {
     pub async fn promote_round(&self, now_ms: i64) -> Result<PromoteRound, StoreError> {
         let mut round = PromoteRound::default();
         for tenant in self.active_tenants().await? {
-            let left = self.promote_tenant(&tenant, now_ms, &mut round.moved).await?;
+            let left = self
+                .promote_tenant(&tenant, now_ms, &mut round.moved)
+                .await?;
             if left.is_idle() {
                 self.retire_if_idle(&tenant, now_ms).await?;
             } else if let Some(due) = left.next_due_ms {

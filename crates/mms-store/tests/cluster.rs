@@ -33,7 +33,10 @@ async fn queue_round_trip_on_a_cluster() {
         let slot = cluster.slot_of(&store.keys().stream(tenant)).await;
         masters.insert(cluster.master_of(slot).await);
     }
-    assert!(masters.len() >= 2, "the test tenants share one master: pick others");
+    assert!(
+        masters.len() >= 2,
+        "the test tenants share one master: pick others"
+    );
 
     for tenant in TENANTS {
         let first = common::request(tenant, "ann@x.test", S::SfB, T::Current);
@@ -51,7 +54,9 @@ async fn queue_round_trip_on_a_cluster() {
         store.ack(delivery).await.unwrap();
     }
     let depth = store.queue_depth().await.unwrap();
-    assert!(depth.iter().all(|d| (d.ready, d.pending, d.delayed) == (0, 0, 0)));
+    assert!(depth
+        .iter()
+        .all(|d| (d.ready, d.pending, d.delayed) == (0, 0, 0)));
     store.promote_round(now_ms()).await.unwrap();
     assert!(store.active_tenants().await.unwrap().is_empty(), "all idle");
 }
@@ -89,7 +94,11 @@ async fn requeue_promote_claim_and_dead_letter_on_a_cluster() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!(store.read_ready("live", 10, usize::MAX).await.unwrap().is_empty());
+    assert!(store
+        .read_ready("live", 10, usize::MAX)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.dead_letters("globex").await.unwrap().len(), 1);
 }
 
@@ -144,7 +153,10 @@ async fn leases_and_fenced_writes_on_a_cluster() {
         .record_sent(&second, &req.correlation_id, "uid-1.ics", &entry)
         .await
         .unwrap();
-    assert!(store.was_sent("initech", "cy@x.test", "<m1@x>").await.unwrap());
+    assert!(store
+        .was_sent("initech", "cy@x.test", "<m1@x>")
+        .await
+        .unwrap());
 }
 
 /// D7 on a cluster: a wake-up announced by an enqueue reaches a listener blocked on the wake
@@ -153,13 +165,25 @@ async fn leases_and_fenced_writes_on_a_cluster() {
 async fn an_enqueue_wakes_a_listener_on_a_cluster() {
     let store = store("cq-wake").await;
     let mut listener = store.wake_listener();
-    assert!(!listener.wait(Duration::from_millis(50)).await.unwrap(), "nothing yet");
+    assert!(
+        !listener.wait(Duration::from_millis(50)).await.unwrap(),
+        "nothing yet"
+    );
     let writer = store.clone();
     let enqueue = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        writer.enqueue(&manual("acme", "dee@x.test"), 0).await.unwrap();
+        writer
+            .enqueue(&manual("acme", "dee@x.test"), 0)
+            .await
+            .unwrap();
     });
-    assert!(listener.wait(Duration::from_secs(2)).await.unwrap(), "woken");
+    assert!(
+        listener.wait(Duration::from_secs(2)).await.unwrap(),
+        "woken"
+    );
     enqueue.await.unwrap();
-    assert!(!listener.wait(Duration::from_millis(50)).await.unwrap(), "seen once");
+    assert!(
+        !listener.wait(Duration::from_millis(50)).await.unwrap(),
+        "seen once"
+    );
 }

@@ -303,7 +303,11 @@ async fn history_appends_in_order_and_shows_corrupt_records() {
         .append_history(
             "acme",
             "eve@acme.test",
-            &HistoryEvent::now("c1", "Started", "lease token 1"),
+            &HistoryEvent::now(
+                "c1",
+                mms_store::history::HistoryEventKind::Started,
+                "lease token 1",
+            ),
         )
         .await
         .unwrap();
@@ -315,7 +319,11 @@ async fn history_appends_in_order_and_shows_corrupt_records() {
         .append_history(
             "acme",
             "eve@acme.test",
-            &HistoryEvent::now("c1", "Succeeded", "3 meetings"),
+            &HistoryEvent::now(
+                "c1",
+                mms_store::history::HistoryEventKind::Succeeded,
+                "3 meetings",
+            ),
         )
         .await
         .unwrap();
@@ -324,7 +332,7 @@ async fn history_appends_in_order_and_shows_corrupt_records() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.event)
+        .map(|e| e.event.to_string())
         .collect();
     assert_eq!(events, vec!["Started", "Corrupt", "Succeeded"]);
 }
@@ -357,10 +365,8 @@ async fn journals_expire_once_final_and_the_sent_ledger_after_its_last_entry() {
         }
     };
     let ledger_ttl = pttl(store.keys().sent("acme", "ret@acme.test")).await;
-    assert!(
-        ledger_ttl > 0
-            && ledger_ttl as u128 <= mms_store::progress::SENT_LEDGER_RETENTION.as_millis()
-    );
+    let day_ms = 24 * 3600 * 1000;
+    assert!(ledger_ttl > 0 && ledger_ttl <= i64::from(store.retention().sent_ledger_days) * day_ms);
 
     status.state = MigrationState::InProgress;
     store.write_status(&lease, &status).await.unwrap();
@@ -372,8 +378,5 @@ async fn journals_expire_once_final_and_the_sent_ledger_after_its_last_entry() {
     status.state = MigrationState::Succeeded;
     store.write_status(&lease, &status).await.unwrap();
     let journal_ttl = pttl(store.keys().journal("acme", &cid)).await;
-    assert!(
-        journal_ttl > 0
-            && journal_ttl as u128 <= mms_store::progress::JOURNAL_RETENTION.as_millis()
-    );
+    assert!(journal_ttl > 0 && journal_ttl <= i64::from(store.retention().journal_days) * day_ms);
 }

@@ -68,7 +68,7 @@ async fn enqueue_read_ack_round_trip() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.event)
+        .map(|e| e.event.to_string())
         .collect();
     assert_eq!(events, vec!["Queued"]);
 }
@@ -114,7 +114,7 @@ async fn second_trigger_merges_into_the_queued_request() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.event)
+        .map(|e| e.event.to_string())
         .collect();
     assert_eq!(events, vec!["Queued", "Merged"]);
 }
@@ -467,24 +467,40 @@ async fn a_manual_start_merged_into_a_held_request_makes_it_due_now() {
 async fn a_tenant_is_in_the_work_index_exactly_while_it_has_work() {
     let (_server, store) = fresh(false).await;
     assert!(store.active_tenants().await.unwrap().is_empty());
-    store.enqueue(&manual("acme", "ann@acme.test"), 0).await.unwrap();
+    store
+        .enqueue(&manual("acme", "ann@acme.test"), 0)
+        .await
+        .unwrap();
     store
         .enqueue(&manual("globex", "bob@globex.test"), 3_600_000)
         .await
         .unwrap();
     let both = vec!["acme".to_string(), "globex".to_string()];
-    assert_eq!(store.active_tenants().await.unwrap(), both, "ready and delayed");
+    assert_eq!(
+        store.active_tenants().await.unwrap(),
+        both,
+        "ready and delayed"
+    );
 
     let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     assert_eq!(got.len(), 1);
     store.promote_round(now_ms()).await.unwrap();
-    assert_eq!(store.active_tenants().await.unwrap(), both, "pending keeps acme");
+    assert_eq!(
+        store.active_tenants().await.unwrap(),
+        both,
+        "pending keeps acme"
+    );
 
     store.ack(&got[0]).await.unwrap();
     let round = store.promote_round(now_ms()).await.unwrap();
-    assert_eq!(store.active_tenants().await.unwrap(), vec!["globex".to_string()]);
+    assert_eq!(
+        store.active_tenants().await.unwrap(),
+        vec!["globex".to_string()]
+    );
     assert!(
-        round.next_due_ms.is_some_and(|due| due > now_ms() + 3_500_000),
+        round
+            .next_due_ms
+            .is_some_and(|due| due > now_ms() + 3_500_000),
         "the round reports when globex's hold ends: {round:?}"
     );
     // The tenant indexes differ: acme is still a known tenant, only without work.
@@ -496,7 +512,10 @@ async fn a_tenant_is_in_the_work_index_exactly_while_it_has_work() {
 #[tokio::test]
 async fn a_delayed_retry_of_an_otherwise_idle_tenant_is_not_missed() {
     let (_server, store) = fresh(false).await;
-    store.enqueue(&manual("acme", "ann@acme.test"), 0).await.unwrap();
+    store
+        .enqueue(&manual("acme", "ann@acme.test"), 0)
+        .await
+        .unwrap();
     let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     let due = now_ms() + 60_000;
     store.requeue_at(&got[0], due).await.unwrap();
@@ -504,7 +523,10 @@ async fn a_delayed_retry_of_an_otherwise_idle_tenant_is_not_missed() {
         let round = store.promote_round(due - 1).await.unwrap();
         assert_eq!((round.moved, round.next_due_ms), (0, Some(due)));
     }
-    assert_eq!(store.active_tenants().await.unwrap(), vec!["acme".to_string()]);
+    assert_eq!(
+        store.active_tenants().await.unwrap(),
+        vec!["acme".to_string()]
+    );
     assert_eq!(store.promote_round(due).await.unwrap().moved, 1);
     let again = store.read_ready("w2", 10, usize::MAX).await.unwrap();
     assert_eq!(again.len(), 1, "the retry is delivered");
@@ -515,8 +537,14 @@ async fn a_delayed_retry_of_an_otherwise_idle_tenant_is_not_missed() {
 #[tokio::test]
 async fn the_work_index_is_rebuilt_from_the_queues() {
     let (_server, store) = fresh(false).await;
-    store.enqueue(&manual("acme", "ann@acme.test"), 0).await.unwrap();
-    store.enqueue(&manual("globex", "bob@globex.test"), 0).await.unwrap();
+    store
+        .enqueue(&manual("acme", "ann@acme.test"), 0)
+        .await
+        .unwrap();
+    store
+        .enqueue(&manual("globex", "bob@globex.test"), 0)
+        .await
+        .unwrap();
     let got = store.read_ready("w1", 10, usize::MAX).await.unwrap();
     let globex = got.iter().find(|d| d.tenant == "globex").unwrap();
     store.ack(globex).await.unwrap();
@@ -524,7 +552,10 @@ async fn the_work_index_is_rebuilt_from_the_queues() {
     let _: () = conn.del(store.keys().active_tenants()).await.unwrap();
     assert!(store.active_tenants().await.unwrap().is_empty());
     assert_eq!(store.rebuild_active_index().await.unwrap(), 1);
-    assert_eq!(store.active_tenants().await.unwrap(), vec!["acme".to_string()]);
+    assert_eq!(
+        store.active_tenants().await.unwrap(),
+        vec!["acme".to_string()]
+    );
 }
 
 /// D3 fair sharing: a worker reads per tenant only what that tenant's limit leaves it
@@ -548,7 +579,11 @@ async fn read_within_takes_only_what_can_start_now() {
     let globex = got.iter().filter(|d| d.tenant == "globex").count();
     assert_eq!((acme, globex), (1, 1), "acme has 1 slot left, the worker 2");
     assert_eq!(capacity.room(), 0);
-    assert!(store.read_within("w1", &mut capacity).await.unwrap().is_empty());
+    assert!(store
+        .read_within("w1", &mut capacity)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// D3: a released delivery goes back to the queue at once, for any worker (the NACK that Redis
@@ -573,13 +608,22 @@ async fn an_enqueue_wakes_a_blocked_listener() {
     let (_server, store) = fresh(false).await;
     let mut listener = store.wake_listener();
     let quiet = std::time::Duration::from_millis(50);
-    assert!(!listener.wait(quiet).await.unwrap(), "nothing announced yet");
+    assert!(
+        !listener.wait(quiet).await.unwrap(),
+        "nothing announced yet"
+    );
     let writer = store.clone();
     let enqueue = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        writer.enqueue(&manual("acme", "ann@acme.test"), 0).await.unwrap();
+        writer
+            .enqueue(&manual("acme", "ann@acme.test"), 0)
+            .await
+            .unwrap();
     });
-    assert!(listener.wait(std::time::Duration::from_secs(2)).await.unwrap());
+    assert!(listener
+        .wait(std::time::Duration::from_secs(2))
+        .await
+        .unwrap());
     enqueue.await.unwrap();
     assert!(!listener.wait(quiet).await.unwrap(), "seen once");
 }
@@ -588,7 +632,11 @@ async fn an_enqueue_wakes_a_blocked_listener() {
 /// those run inside Lua scripts).
 async fn commands_since_reset(store: &mms_store::Store) -> (u64, u64) {
     let mut conn = store.connection();
-    let stats: String = redis::cmd("INFO").arg("stats").query_async(&mut conn).await.unwrap();
+    let stats: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let clients: u64 = stats
         .lines()
         .find_map(|l| l.strip_prefix("total_commands_processed:"))
@@ -602,7 +650,14 @@ async fn commands_since_reset(store: &mms_store::Store) -> (u64, u64) {
     let all = commandstats
         .lines()
         .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info"))
-        .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .sum();
     // The first INFO was counted by the time the second ran.
     (clients.saturating_sub(1), all)
@@ -634,22 +689,37 @@ async fn measure_poll_round_calls_with_ten_thousand_tenants() {
         let mut capacity = capacity.clone();
         async move {
             store.promote_round(now_ms()).await.unwrap();
-            store.claim_within("w1", 30_000, &mut capacity).await.unwrap();
+            store
+                .claim_within("w1", 30_000, &mut capacity)
+                .await
+                .unwrap();
             let got = store.read_within("w1", &mut capacity).await.unwrap();
             store.queue_depth().await.unwrap();
             got.len()
         }
     };
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let first = round(&mut capacity).await;
     let (first_clients, first_all) = commands_since_reset(&store).await;
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let idle = round(&mut capacity).await;
     let (idle_clients, idle_all) = commands_since_reset(&store).await;
 
     // The walk over every tenant a round used to make: one promotion script and one XREADGROUP
     // per tenant (the script is the one the round uses; the read is the same command).
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     store.rebuild_active_index().await.unwrap();
     for tenant in &tenants {
         let reply: redis::RedisResult<redis::Value> = redis::cmd("XREADGROUP")

@@ -143,7 +143,9 @@ impl RedisCluster {
         self.topology()
             .await
             .into_iter()
-            .find(|n| n.master && !n.failed && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
+            .find(|n| {
+                n.master && !n.failed && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot))
+            })
             .map(|n| n.port)
             .unwrap_or_else(|| panic!("no live master serves slot {slot}"))
     }
@@ -202,7 +204,11 @@ impl RedisCluster {
             let Ok(mut conn) = connect(port).await else {
                 return false;
             };
-            let info: String = match redis::cmd("CLUSTER").arg("INFO").query_async(&mut conn).await {
+            let info: String = match redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query_async(&mut conn)
+                .await
+            {
                 Ok(info) => info,
                 Err(_) => return false,
             };
@@ -329,7 +335,8 @@ fn parse_nodes(text: &str) -> Vec<NodeInfo> {
                 id: fields[0].to_string(),
                 port,
                 master: flags.contains("master"),
-                failed: flags.contains("fail") && !flags.contains("fail?") || flags.contains("noaddr"),
+                failed: flags.contains("fail") && !flags.contains("fail?")
+                    || flags.contains("noaddr"),
                 slots,
             })
         })
@@ -350,7 +357,10 @@ mod tests {
         assert_eq!(nodes.len(), 4);
         assert!(!nodes[0].master);
         assert_eq!(nodes[1].slots, vec![(5461, 10922)]);
-        assert_eq!((nodes[2].port, nodes[2].slots.clone()), (30001, vec![(0, 5460)]));
+        assert_eq!(
+            (nodes[2].port, nodes[2].slots.clone()),
+            (30001, vec![(0, 5460)])
+        );
         assert!(nodes[3].failed && nodes[3].slots == vec![(12000, 12000)]);
     }
 }

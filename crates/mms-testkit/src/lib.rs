@@ -11,11 +11,16 @@
 //!   without AUTH.
 //! - [`tls::TestCertificates`]: a throwaway CA and a server certificate it signed, for the TLS
 //!   variants of the servers above.
-//! - [`proxy::FaultProxy`]: an HTTP proxy that answers `503` to everything while switched on.
+//! - [`xandikos::Xandikos`]: a Xandikos CalDAV server, a second real server beside Radicale;
+//!   [`caldav::CaldavServer`] starts either, so a test body runs on both.
+//! - [`proxy::FaultProxy`]: a fault-injecting HTTP proxy in front of a real server: outages,
+//!   423 / 429 with `Retry-After`, resets, rewritten `DAV` headers, corrupted bodies, and a count
+//!   of requests in flight.
 //!
 //! Python servers run from the virtualenv the Makefile creates (`.venv` at the workspace root, or
 //! `$MMS_VENV`).
 
+pub mod caldav;
 pub mod cluster;
 mod process;
 pub mod proxy;
@@ -23,6 +28,7 @@ pub mod radicale;
 pub mod redis;
 pub mod smtp;
 pub mod tls;
+pub mod xandikos;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -49,7 +55,7 @@ pub fn workspace_root() -> PathBuf {
     dir
 }
 
-/// The Python virtualenv holding Radicale and aiosmtpd.
+/// The Python virtualenv holding Radicale, Xandikos and aiosmtpd.
 pub fn venv() -> PathBuf {
     std::env::var_os("MMS_VENV")
         .map(PathBuf::from)

@@ -258,6 +258,17 @@ impl Radicale {
         events
     }
 
+    /// Write `bytes` as the file `name` straight into the user's calendar folder, bypassing the
+    /// server (which would refuse to store them): to play a file another tool left there.
+    pub fn write_raw_file(&self, user: &str, name: &str, bytes: &[u8]) {
+        let folder = self
+            .storage_folder()
+            .join("collection-root")
+            .join(user)
+            .join("calendar");
+        std::fs::write(folder.join(name), bytes).expect("write a raw file into Radicale's storage");
+    }
+
     fn storage_folder(&self) -> PathBuf {
         self.dir.path().join("collections")
     }

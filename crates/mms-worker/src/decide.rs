@@ -52,9 +52,13 @@ pub enum AfterMint {
     Rewrite(Coordinates),
     /// The platform refused this meeting (a policy, a quota): it fails with the reason; retrying
     /// the mailbox would not change the answer.
-    Fail { reason: String },
+    Fail {
+        reason: String,
+    },
     /// The platform is unreachable: the attempt stops and is retried (P7).
-    Unavailable { reason: String },
+    Unavailable {
+        reason: String,
+    },
 }
 
 pub fn after_mint(minted: Result<Coordinates, MeetingServiceError>) -> AfterMint {
@@ -242,17 +246,16 @@ mod tests {
             dial_in: vec![],
             find_local_number_url: None,
         };
-        assert_eq!(
-            after_mint(Ok(coords.clone())),
-            AfterMint::Rewrite(coords)
-        );
+        assert_eq!(after_mint(Ok(coords.clone())), AfterMint::Rewrite(coords));
     }
 
     #[test]
     fn selection_outcomes_map_to_skip_fail_or_mint() {
         let now = chrono::Utc::now();
         let unreadable = mms_ical::select("not a calendar", "o@x", Default::default(), now);
-        assert!(matches!(after_select(unreadable), AfterSelect::Fail { reason } if reason.starts_with("unreadable")));
+        assert!(
+            matches!(after_select(unreadable), AfterSelect::Fail { reason } if reason.starts_with("unreadable"))
+        );
         let past = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:p\r\nSUMMARY:old\r\n\
                     DTSTART:20000101T100000Z\r\nDTEND:20000101T110000Z\r\nORGANIZER:mailto:o@x\r\n\
                     DESCRIPTION:no block\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mms_store::queue::{Capacity, Delivery};
-use tokio::sync::Notify;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::supervisor::{SupervisorArgs, SupervisorMsg, TenantSupervisor};
@@ -195,7 +195,11 @@ async fn poll_round(
         state.last_claim = Some(Instant::now());
         deliveries.extend(
             store
-                .claim_within(&services.worker_name, cfg.queue.claim_idle_ms, &mut capacity)
+                .claim_within(
+                    &services.worker_name,
+                    cfg.queue.claim_idle_ms,
+                    &mut capacity,
+                )
                 .await?,
         );
     }
@@ -323,14 +327,16 @@ impl WorkerHandle {
     }
 }
 
-/// Start a worker in this process.
-pub async fn run_worker(services: Services) -> anyhow::Result<WorkerHandle> {
+/// Start a worker in this process; fails only when ractor cannot spawn the dispatcher.
+pub async fn run_worker(services: Services) -> Result<WorkerHandle, ractor::SpawnErr> {
     let idle = Duration::from_millis(services.config.queue.block_ms.max(10));
     // Queues written before the index of tenants with work existed (or an index an operator
     // deleted) are found again once, here; afterwards enqueue and promotion keep it.
     match services.store.rebuild_active_index().await {
         Ok(active) => tracing::debug!(active, "index of tenants with work checked"),
-        Err(e) => tracing::warn!(error = %e, "cannot check the index of tenants with work; continuing with the index as it is"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the index of tenants with work; continuing with the index as it is")
+        }
     }
     let wake = Arc::new(Notify::new());
     let (dispatcher, actor) =

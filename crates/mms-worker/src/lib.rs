@@ -18,14 +18,19 @@
 //! - [`migration`]: the per-request actor and [`pipeline`], the stages themselves.
 //! - [`preview`]: the what-if, the stages up to the rewrite with nothing written or sent.
 //! - [`lease_keeper`]: renews the mailbox lease while a migration runs, and says when it is lost.
-//! - [`telemetry`]: metric names and the Prometheus exporter.
+//! - [`telemetry`]: metric families (names, HELP, buckets) and the helpers that record them;
+//!   [`queue_metrics`]: the queue sampled for Prometheus; [`metrics_server`]: the metrics port
+//!   (`/metrics`, `/healthz`, `/readyz`) and [`health`], the readiness checks it runs.
 
 pub mod decide;
 pub mod dispatcher;
+pub mod health;
 pub mod lease_keeper;
+pub mod metrics_server;
 pub mod migration;
 pub mod pipeline;
 pub mod preview;
+pub mod queue_metrics;
 pub mod retry;
 pub mod supervisor;
 pub mod telemetry;

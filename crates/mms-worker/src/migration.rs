@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use chrono::Utc;
 use futures::FutureExt;
 use mms_core::{MigrationState, MigrationStatus};
+use mms_store::history::HistoryEventKind;
 use mms_store::queue::Delivery;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::Instrument;
@@ -185,7 +186,13 @@ async fn run_under_lease(
                 status.modified_date = Utc::now();
                 return match store.write_status(lease, &status).await {
                     Ok(()) => {
-                        history(services, req, "Failed", &status.last_message).await;
+                        history(
+                            services,
+                            req,
+                            HistoryEventKind::Failed,
+                            &status.last_message,
+                        )
+                        .await;
                         AttemptOutcome::Final(MigrationState::Failed)
                     }
                     Err(mms_store::StoreError::LeaseLost { .. }) => AttemptOutcome::LeaseLost,
@@ -193,7 +200,13 @@ async fn run_under_lease(
                 };
             }
         }
-        history(services, req, "Resumed", &format!("Resumed after {reason}")).await;
+        history(
+            services,
+            req,
+            HistoryEventKind::Resumed,
+            &format!("Resumed after {reason}"),
+        )
+        .await;
     }
     let attempt = Attempt {
         services,
@@ -214,7 +227,13 @@ async fn run_under_lease(
         );
         status.modified_date = Utc::now();
         store.write_status(lease, &status).await?;
-        history(services, req, "Started", &status.last_message).await;
+        history(
+            services,
+            req,
+            HistoryEventKind::Started,
+            &status.last_message,
+        )
+        .await;
         tracing::info!(attempt = status.retry_count + 1, "migration started");
         let context = pipeline::MailboxContext {
             organizer: &organizer,
@@ -289,7 +308,7 @@ async fn run_under_lease(
                 updates = status.invites_update,
                 "migration succeeded"
             );
-            "Succeeded"
+            HistoryEventKind::Succeeded
         }
         MigrationState::Failed => {
             tracing::warn!(
@@ -298,11 +317,11 @@ async fn run_under_lease(
                 reason = %status.last_message,
                 "migration failed"
             );
-            "Failed"
+            HistoryEventKind::Failed
         }
         _ => {
             tracing::info!(retry = status.retry_count, reason = %status.last_message, "migration retry scheduled");
-            "RetryScheduled"
+            HistoryEventKind::RetryScheduled
         }
     };
     history(services, req, event, &status.last_message).await;
@@ -328,13 +347,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 pub async fn history(
     services: &Services,
     req: &mms_core::MigrationRequest,
-    event: &str,
+    event: HistoryEventKind,
     message: &str,
 ) {
     let ev = mms_store::history::HistoryEvent {
         at: Utc::now(),
         correlation_id: req.correlation_id.clone(),
-        event: event.to_string(),
+        event,
         message: message.to_string(),
     };
     if let Err(e) = services

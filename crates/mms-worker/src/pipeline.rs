@@ -31,8 +31,8 @@ use mms_core::{
     SendError, UserProfile,
 };
 use mms_ical::imip::{UpdateContext, UpdatePlan};
-use mms_store::lease::Lease;
 use mms_store::journal::{JournalEntry, MeetingStage, MeetingWrite, PendingChange, PendingUpdate};
+use mms_store::lease::Lease;
 use mms_store::StoreError;
 use tracing::Instrument;
 
@@ -393,7 +393,10 @@ fn entry(stage: MeetingStage, uid: &str, summary: &str, reason: impl Into<String
 
 /// What is owed for this meeting: an earlier save of this migration whose update is not
 /// delivered, or one of an earlier migration of the user.
-fn owed_update(prior: Option<&JournalEntry>, pending: Option<&PendingUpdate>) -> Option<OwedUpdate> {
+fn owed_update(
+    prior: Option<&JournalEntry>,
+    pending: Option<&PendingUpdate>,
+) -> Option<OwedUpdate> {
     let from_journal = prior
         .filter(|p| matches!(p.stage, MeetingStage::Saving | MeetingStage::Saved))
         .map(|p| p.sequence);
@@ -500,7 +503,8 @@ async fn migrate_meeting(
                 progress.reason = format!(
                     "saved with SEQUENCE {saved}; the organizer's own update (SEQUENCE {current}) already carried the new block"
                 );
-                let write = MeetingWrite::new(key.clone(), progress).with_pending(PendingChange::Clear);
+                let write =
+                    MeetingWrite::new(key.clone(), progress).with_pending(PendingChange::Clear);
                 return attempt.record(write).await.map(Done::Recorded);
             }
             Action::NotifyOwed { sequence, notifier } => {
@@ -518,7 +522,9 @@ async fn migrate_meeting(
                     pending,
                     fresh: false,
                 };
-                return deliver(attempt, delivery, progress).await.map(Done::Recorded);
+                return deliver(attempt, delivery, progress)
+                    .await
+                    .map(Done::Recorded);
             }
             Action::SaveAndNotify { sequence, notifier } => {
                 timer.finish("changed");
@@ -560,7 +566,9 @@ async fn migrate_meeting(
                             pending: update,
                             fresh,
                         };
-                        return deliver(attempt, delivery, progress).await.map(Done::Recorded);
+                        return deliver(attempt, delivery, progress)
+                            .await
+                            .map(Done::Recorded);
                     }
                     Err(MailboxError::PreconditionFailed(_)) => {
                         // The organizer edited the meeting since we read it: re-read and rewrite
@@ -591,7 +599,11 @@ async fn migrate_meeting(
     Err(RunError::Conflicts(key))
 }
 
-fn pending_update(selection: &mms_ical::Selection, sequence: u32, correlation: &str) -> PendingUpdate {
+fn pending_update(
+    selection: &mms_ical::Selection,
+    sequence: u32,
+    correlation: &str,
+) -> PendingUpdate {
     PendingUpdate {
         uid: selection.uid.clone(),
         sequence,
@@ -705,7 +717,11 @@ async fn deliver(
             .take(NAMED_REFUSALS)
             .map(|n| n.to_string())
             .collect();
-        format!("; not notified: {}{}", named.join(", "), more(plan.not_notified.len()))
+        format!(
+            "; not notified: {}{}",
+            named.join(", "),
+            more(plan.not_notified.len())
+        )
     };
     if plan.batches.is_empty() {
         timer.finish("no_recipients");
@@ -981,12 +997,19 @@ mod tests {
         assert_eq!(status.invites_update, 1);
         assert!(matches!(
             owed_at_the_end(&journal),
-            Err(RunError::UpdatesOwed { transient: true, .. })
+            Err(RunError::UpdatesOwed {
+                transient: true,
+                ..
+            })
         ));
-        let refused_only = journal_of(&[("a", MeetingStage::Sent, 0), ("c", MeetingStage::Failed, 1)]);
+        let refused_only =
+            journal_of(&[("a", MeetingStage::Sent, 0), ("c", MeetingStage::Failed, 1)]);
         assert!(matches!(
             owed_at_the_end(&refused_only),
-            Err(RunError::UpdatesOwed { transient: false, .. })
+            Err(RunError::UpdatesOwed {
+                transient: false,
+                ..
+            })
         ));
         assert!(owed_at_the_end(&journal_of(&[("a", MeetingStage::Sent, 0)])).is_ok());
     }

@@ -14,8 +14,8 @@ use mms_core::{
     Bridge, MailboxError, MailboxItem, MintRequest, SourceMeetingType, TargetMeetingType,
     UserProfile,
 };
-use mms_store::progress::PendingUpdate;
-use std::collections::HashMap;
+use mms_store::journal::PendingUpdate;
+use std::collections::BTreeMap;
 
 use crate::decide::{self, Action, AfterMint, AfterSelect, Notifier, OwedUpdate};
 use crate::Services;
@@ -96,7 +96,9 @@ impl MailboxPreviewer {
         };
         let coords = match decide::after_mint(self.services.meetings.mint(&mint).await) {
             AfterMint::Rewrite(coords) => coords,
-            AfterMint::Fail { reason } => return Ok(item_with(PreviewOutcome::Failed, reason, None)),
+            AfterMint::Fail { reason } => {
+                return Ok(item_with(PreviewOutcome::Failed, reason, None))
+            }
             AfterMint::Unavailable { reason } => return Err(PreviewError::Unavailable(reason)),
         };
         let rewritten = mms_ical::rewrite(&item.ics, &coords, context.now);
@@ -145,7 +147,7 @@ struct PreviewContext<'a> {
     target: TargetMeetingType,
     now: DateTime<Utc>,
     notifier: Notifier,
-    pending: HashMap<String, PendingUpdate>,
+    pending: BTreeMap<String, PendingUpdate>,
 }
 
 fn mailbox_error(e: MailboxError) -> PreviewError {

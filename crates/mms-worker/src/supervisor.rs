@@ -59,8 +59,8 @@ impl Actor for TenantSupervisor {
         myself: ActorRef<Self::Msg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        let idle =
-            Duration::from_secs(args.services.config.concurrency.supervisor_idle_secs.max(1));
+        // At least 1 s: `MmsConfig::validate` refuses 0 at load.
+        let idle = Duration::from_secs(args.services.config.concurrency.supervisor_idle_secs);
         myself.send_interval(idle / 2, || SupervisorMsg::IdleCheck);
         Ok(SupervisorState {
             retry: RetryPolicy::from_config(&args.services.config.retry),
@@ -107,14 +107,8 @@ impl Actor for TenantSupervisor {
                 }
             }
             SupervisorMsg::IdleCheck => {
-                let idle_for = Duration::from_secs(
-                    state
-                        .services
-                        .config
-                        .concurrency
-                        .supervisor_idle_secs
-                        .max(1),
-                );
+                let idle_for =
+                    Duration::from_secs(state.services.config.concurrency.supervisor_idle_secs);
                 if state.running.is_empty()
                     && state.waiting.is_empty()
                     && state.idle_since.elapsed() >= idle_for
@@ -206,7 +200,13 @@ async fn hold(state: &SupervisorState, delivery: &Delivery) {
                     metrics::counter!(crate::telemetry::MIGRATIONS_TOTAL, "outcome" => "held")
                         .increment(1);
                     tracing::info!(reason = %reason, "migration held");
-                    migration::history(&state.services, req, "Held", &reason).await;
+                    migration::history(
+                        &state.services,
+                        req,
+                        mms_store::history::HistoryEventKind::Held,
+                        &reason,
+                    )
+                    .await;
                 }
                 Err(e) => tracing::warn!(error = %e, "could not mark the request held"),
             }
@@ -317,5 +317,11 @@ async fn child_died(state: &SupervisorState, delivery: &Delivery, reason: &str) 
         return;
     }
     tracing::warn!(reason = %reason, state = ?status.state, "migration actor died; attempt counted");
-    migration::history(&state.services, req, "ActorFailed", reason).await;
+    migration::history(
+        &state.services,
+        req,
+        mms_store::history::HistoryEventKind::ActorFailed,
+        reason,
+    )
+    .await;
 }

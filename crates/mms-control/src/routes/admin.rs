@@ -68,12 +68,6 @@ impl From<TokenEntry> for TokenInfo {
     }
 }
 
-/// Liveness: answers `ok` without touching Redis.
-#[utoipa::path(get, path = "/healthz", tag = "admin", security(()), responses((status = 200, body = String)))]
-pub async fn healthz() -> &'static str {
-    "ok"
-}
-
 /// This API's OpenAPI 3.1 document, generated from the code.
 #[utoipa::path(get, path = "/openapi.json", tag = "admin", security(()), responses((status = 200, body = Object)))]
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

@@ -1,21 +1,21 @@
 //! The directory: users (single records and bulk import) and audio-conferencing bridges.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use mms_core::{Bridge, DialInNumber, UserProfile};
+use mms_core::{Bridge, DialInNumber, MailboxLocation, TeamsUpgradeMode, UserHome, UserProfile};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{page_reply, tenant_settings, PageQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::import::{self, UserRecord};
-use crate::json::{JsonBody, QueryParams};
+use crate::json::{JsonBody, QueryNames, QueryParams};
 use crate::{validate, ApiState};
 
 /// Result of an import.
@@ -37,6 +37,49 @@ pub struct BridgeRecord {
     pub numbers: Vec<DialInNumber>,
 }
 
+/// Filters of the user listing; each given one must match (values as in `UserProfile`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// `Cloud` or `OnPremises`.
+    pub home: Option<UserHome>,
+    /// `Cloud` or `ExchangeOnPremises`.
+    pub mailbox: Option<MailboxLocation>,
+    /// `Islands`, `SfBOnly`, `SfBWithTeamsCollab`, `SfBWithTeamsCollabAndMeetings` or `TeamsOnly`.
+    pub teams_upgrade_mode: Option<TeamsUpgradeMode>,
+    /// Users on this bridge.
+    pub bridge: Option<String>,
+    /// `true`: users with audio conferencing enabled; `false`: without.
+    pub audio_enabled: Option<bool>,
+}
+
+impl UserQuery {
+    /// The query parameter names, as a request spells them.
+    pub const NAMES: &'static [&'static str] = &[
+        "home",
+        "mailbox",
+        "teamsUpgradeMode",
+        "bridge",
+        "audioEnabled",
+    ];
+
+    fn matches(&self, user: &UserProfile) -> bool {
+        self.home.is_none_or(|home| home == user.home)
+            && self.mailbox.is_none_or(|mailbox| mailbox == user.mailbox)
+            && self
+                .teams_upgrade_mode
+                .is_none_or(|mode| mode == user.teams_upgrade_mode)
+            && self
+                .bridge
+                .as_ref()
+                .is_none_or(|bridge| user.audio.bridge.as_ref() == Some(bridge))
+            && self
+                .audio_enabled
+                .is_none_or(|enabled| enabled == user.audio.enabled)
+    }
+}
+
 async fn bridge_ids(state: &ApiState, tenant: &str) -> ApiResult<HashSet<String>> {
     Ok(state
         .store
@@ -56,9 +99,10 @@ fn bridge_id(raw: &str) -> ApiResult<String> {
     })
 }
 
-/// The tenant's users by UPN, one page (`limit`, `offset`; at most 10,000 per reply, the
-/// `X-Next-Offset` header says where the next page starts).
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/users", tag = "directory", params(("tenant" = String, Path), PageQuery),
+/// The tenant's users by UPN, filtered, one page (`limit`, `offset`; at most 10,000 per reply,
+/// the `X-Next-Offset` header says where the next page starts). An unknown parameter is refused
+/// (400 `unknown_parameter`) rather than ignored.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/users", tag = "directory", params(("tenant" = String, Path), UserQuery, PageQuery),
     responses((status = 200, body = Vec<UserProfile>,
                headers(("x-next-offset" = usize, description = "offset of the next page; absent on the last page"))),
               (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -66,14 +110,18 @@ pub async fn list_users(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    names: QueryNames,
+    QueryParams(filter): QueryParams<UserQuery>,
     QueryParams(page): QueryParams<PageQuery>,
 ) -> ApiResult<(HeaderMap, Json<Vec<UserProfile>>)> {
     let settings = tenant_settings(&state, &caller, &tenant).await?;
+    names.only(&[UserQuery::NAMES, PageQuery::NAMES])?;
     let limit = page.limit()?;
     let mut users = state.store.users(&settings.tenant).await?;
     users.sort_by(|a, b| a.upn.cmp(&b.upn));
     let rows = users
         .into_iter()
+        .filter(|user| filter.matches(user))
         .skip(page.offset())
         .take(limit + 1)
         .collect();
@@ -124,17 +172,22 @@ pub async fn put_user(
     }
     record.upn = Some(upn);
     let bridges = bridge_ids(&state, &settings.tenant).await?;
-    let profile = import::to_profile(&settings.tenant, &record, &bridges).map_err(|problems| {
-        let errors = problems
-            .into_iter()
-            .map(|(field, problem)| import::RowError {
-                row: 1,
-                field: field.into(),
-                problem,
-            })
-            .collect();
-        ApiError::invalid_import(errors)
-    })?;
+    let current = state
+        .store
+        .user(&settings.tenant, record.upn.as_deref().unwrap_or_default())
+        .await?;
+    let profile = import::to_profile(&settings.tenant, &record, &bridges, |_| current.as_ref())
+        .map_err(|problems| {
+            let errors = problems
+                .into_iter()
+                .map(|(field, problem)| import::RowError {
+                    row: 1,
+                    field: field.into(),
+                    problem,
+                })
+                .collect();
+            ApiError::invalid_import(errors)
+        })?;
     state
         .store
         .put_users_exclusive(&settings.tenant, std::slice::from_ref(&profile))
@@ -197,7 +250,14 @@ pub async fn import_users(
     }
     .map_err(ApiError::invalid_import)?;
     let bridges = bridge_ids(&state, &settings.tenant).await?;
-    let profiles = import::validate_records(&settings.tenant, &records, &bridges)
+    let existing: HashMap<String, UserProfile> = state
+        .store
+        .users(&settings.tenant)
+        .await?
+        .into_iter()
+        .map(|user| (user.upn.clone(), user))
+        .collect();
+    let profiles = import::validate_records(&settings.tenant, &records, &bridges, &existing)
         .map_err(ApiError::invalid_import)?;
     let imported = state
         .store
@@ -239,12 +299,7 @@ pub async fn get_bridge(
         .bridge(&settings.tenant, &id)
         .await?
         .map(Json)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "bridge_not_found",
-                format!("no bridge {id} in tenant {}", settings.tenant),
-            )
-        })
+        .ok_or_else(|| ApiError::unknown_bridge(&settings.tenant, &id))
 }
 
 /// Create or replace a bridge. Changing numbers here only records them; to migrate the organizers

@@ -82,9 +82,13 @@ pub async fn post_event(
         *sip_address = validate::sip_address(sip_address)?;
     }
     let bridge = match event.bridge() {
-        Some(id) => Some(state.store.bridge(&tenant, id).await?.ok_or_else(|| {
-            ApiError::bad_request("unknown_bridge", format!("no bridge {id:?} in tenant {tenant}: create it with PUT /v1/tenants/{tenant}/bridges/{id}"))
-        })?),
+        Some(id) => Some(
+            state
+                .store
+                .bridge(&tenant, id)
+                .await?
+                .ok_or_else(|| ApiError::unknown_bridge(&tenant, id))?,
+        ),
         None => None,
     };
     if let (Event::BridgeNumberUnassigned { number, .. }, Some(bridge)) = (&event, &bridge) {
@@ -101,7 +105,6 @@ pub async fn post_event(
     }
     let users = match event.identity() {
         Some(identity) => vec![resolve_identity(&state, &tenant, identity).await?],
-        None if matches!(event, Event::OrganizationMeetingUrlChanged { .. }) => Vec::new(),
         None => state.store.users(&tenant).await?,
     };
     if let (Event::SipAddressChanged { sip_address, .. }, [user]) = (&event, users.as_slice()) {

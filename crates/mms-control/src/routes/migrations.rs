@@ -7,7 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use mms_core::{
-    MigrationState, MigrationStatus, MigrationType, SourceMeetingType, TargetMeetingType,
+    HistoryEventKind, MigrationState, MigrationStatus, MigrationType, SourceMeetingType,
+    TargetMeetingType,
 };
 use mms_store::StatusFilter;
 use serde::{Deserialize, Serialize};
@@ -15,8 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{page_reply, resolve_identity, tenant_settings, PageQuery};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::json::{JsonBody, QueryParams};
+use crate::error::{codes, ApiError, ApiResult, ErrorBody};
+use crate::json::{JsonBody, QueryNames, QueryParams};
 use crate::preview::{Preview, PreviewError, PreviewItem, PreviewOutcome};
 use crate::rules::VerdictKind;
 use crate::trigger::{carry_out, TriggerResult};
@@ -150,9 +151,16 @@ pub struct HistoryLine {
     pub at: DateTime<Utc>,
     /// Empty for lines that belong to no migration (a trigger refused or not triggered).
     pub correlation_id: String,
-    /// Triggered, Queued, Merged, Refused, NotTriggered, Started, Retry, Succeeded, Failed...
-    pub event: String,
+    /// Which step: Triggered, Refused, NotTriggered, Queued, Merged, Held, Started, Resumed,
+    /// RetryScheduled, Succeeded, Failed, ActorFailed or Corrupt (see the schema).
+    pub event: HistoryEventKind,
     pub message: String,
+}
+
+impl StatusQuery {
+    /// The query parameter names, as a request spells them.
+    pub const NAMES: &'static [&'static str] =
+        &["identity", "state", "migrationType", "startTime", "endTime"];
 }
 
 fn parse_time(field: &str, raw: &Option<String>) -> ApiResult<Option<DateTime<Utc>>> {
@@ -350,10 +358,12 @@ pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    names: QueryNames,
     QueryParams(query): QueryParams<StatusQuery>,
     QueryParams(page): QueryParams<PageQuery>,
 ) -> ApiResult<(HeaderMap, Json<Vec<MigrationStatus>>)> {
     let settings = tenant_settings(&state, &caller, &tenant).await?;
+    names.only(&[StatusQuery::NAMES, PageQuery::NAMES])?;
     let limit = page.limit()?;
     // One row more than the page: its presence says that another page follows.
     let rows = statuses(&state, &settings.tenant, &query, page.offset(), limit + 1).await?;
@@ -368,9 +378,11 @@ pub async fn summary(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    names: QueryNames,
     QueryParams(query): QueryParams<StatusQuery>,
 ) -> ApiResult<Json<StatusSummary>> {
     let settings = tenant_settings(&state, &caller, &tenant).await?;
+    names.only(&[StatusQuery::NAMES])?;
     let rows = statuses(&state, &settings.tenant, &query, 0, 0).await?;
     Ok(Json(summarize(&rows)))
 }
@@ -435,15 +447,7 @@ pub async fn get_one(
         .status(&settings.tenant, &correlation_id)
         .await?
         .map(Json)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "migration_not_found",
-                format!(
-                    "no migration {correlation_id:?} in tenant {}",
-                    settings.tenant
-                ),
-            )
-        })
+        .ok_or_else(|| ApiError::unknown_migration(&settings.tenant, &correlation_id))
 }
 
 /// `Get-CsMeetingMigrationTransactionHistory -Identity` (M2): every trigger, request, retry and
@@ -472,7 +476,9 @@ pub async fn history(
     let upn = match resolve_identity(&state, &settings.tenant, &identity).await {
         Ok(user) => user.upn,
         // A deleted user keeps their history under the UPN.
-        Err(e) if e.code == "unknown_user" => validate::upn(&identity).map_err(|_| not_found())?,
+        Err(e) if e.code == codes::USER_NOT_FOUND => {
+            validate::upn(&identity).map_err(|_| not_found())?
+        }
         Err(e) => return Err(e),
     };
     let events = state.store.history(&settings.tenant, &upn).await?;

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod config;
 pub mod directory;
 pub mod events;
+pub mod health;
 pub mod migrations;
 
 use axum::http::{HeaderMap, HeaderValue};
@@ -77,6 +78,9 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
+    /// The query parameter names, as a request spells them.
+    pub const NAMES: &'static [&'static str] = &["limit", "offset"];
+
     /// The page size asked for, or a 400 when it is out of range.
     pub(crate) fn limit(&self) -> ApiResult<usize> {
         match self.limit {

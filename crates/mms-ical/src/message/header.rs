@@ -122,7 +122,11 @@ pub fn phrase(name: &str) -> Vec<String> {
     if short && words.iter().all(|w| w.bytes().all(is_atext)) && !name.contains("=?") {
         return words.into_iter().map(str::to_string).collect();
     }
-    if short && words.iter().all(|w| w.bytes().all(|b| b.is_ascii_graphic())) {
+    if short
+        && words
+            .iter()
+            .all(|w| w.bytes().all(|b| b.is_ascii_graphic()))
+    {
         let last = words.len() - 1;
         return words
             .iter()
@@ -259,7 +263,10 @@ mod tests {
         assert_eq!(tokens[1], "sync:");
         let encoded: Vec<&String> = tokens.iter().filter(|t| t.starts_with("=?")).collect();
         let decoded: Vec<String> = encoded.iter().map(|t| decode_word(t)).collect();
-        assert!(decoded.contains(&"Budget\u{a0}review".to_string()), "{decoded:?}");
+        assert!(
+            decoded.contains(&"Budget\u{a0}review".to_string()),
+            "{decoded:?}"
+        );
         assert!(decoded.contains(&"für".to_string()), "{decoded:?}");
         assert_eq!(tokens.last().unwrap(), "ok");
         // Something that looks like an encoded word is itself encoded, so it reads back as typed.

@@ -145,11 +145,7 @@ pub fn audience(calendar: &Component, organizers: &[String], notify_declined: bo
                 .map(crate::imip::header_text)
                 .filter(|n| !n.is_empty());
             seen.push(Seen {
-                recipient: Recipient {
-                    address,
-                    key,
-                    name,
-                },
+                recipient: Recipient { address, key, name },
                 declined,
             });
         }

@@ -65,7 +65,11 @@ pub(super) struct Create<'a> {
 
 impl Create<'_> {
     /// False when the user already has a live queued request (merge into it instead).
-    pub async fn invoke(&self, keys: &Keys, conn: &mut impl ConnectionLike) -> Result<bool, StoreError> {
+    pub async fn invoke(
+        &self,
+        keys: &Keys,
+        conn: &mut impl ConnectionLike,
+    ) -> Result<bool, StoreError> {
         let created: i64 = CREATE
             .key(keys.queued(self.tenant, self.user))
             .key(keys.requests(self.tenant))
@@ -105,7 +109,11 @@ pub(super) struct Merge<'a> {
 
 impl Merge<'_> {
     /// False when the request or its row changed meanwhile (the caller looks again).
-    pub async fn invoke(&self, keys: &Keys, conn: &mut impl ConnectionLike) -> Result<bool, StoreError> {
+    pub async fn invoke(
+        &self,
+        keys: &Keys,
+        conn: &mut impl ConnectionLike,
+    ) -> Result<bool, StoreError> {
         let done: i64 = MERGE
             .key(keys.queued(self.tenant, self.user))
             .key(keys.requests(self.tenant))
@@ -155,7 +163,11 @@ pub(super) struct Ack<'a> {
 }
 
 impl Ack<'_> {
-    pub async fn invoke(&self, keys: &Keys, conn: &mut impl ConnectionLike) -> Result<(), StoreError> {
+    pub async fn invoke(
+        &self,
+        keys: &Keys,
+        conn: &mut impl ConnectionLike,
+    ) -> Result<(), StoreError> {
         ACK.key(keys.stream(self.tenant))
             .key(keys.queued(self.tenant, self.user))
             .key(keys.requests(self.tenant))
@@ -179,7 +191,11 @@ pub(super) struct Requeue<'a> {
 }
 
 impl Requeue<'_> {
-    pub async fn invoke(&self, keys: &Keys, conn: &mut impl ConnectionLike) -> Result<(), StoreError> {
+    pub async fn invoke(
+        &self,
+        keys: &Keys,
+        conn: &mut impl ConnectionLike,
+    ) -> Result<(), StoreError> {
         REQUEUE
             .key(keys.stream(self.tenant))
             .key(keys.requests(self.tenant))
@@ -260,7 +276,11 @@ pub(super) struct DeadLetterMove<'a> {
 }
 
 impl DeadLetterMove<'_> {
-    pub async fn invoke(&self, keys: &Keys, conn: &mut impl ConnectionLike) -> Result<(), StoreError> {
+    pub async fn invoke(
+        &self,
+        keys: &Keys,
+        conn: &mut impl ConnectionLike,
+    ) -> Result<(), StoreError> {
         DEAD_LETTER
             .key(keys.stream(self.tenant))
             .key(keys.dead_letters(self.tenant))

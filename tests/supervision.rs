@@ -51,6 +51,7 @@ async fn embedded(tenant: &str, users: &[String], meetings: usize, per_tenant: u
         .create_tenant(&TenantSettings::defaults(tenant))
         .await
         .unwrap();
+    common::claim_domains_of(&store, tenant, users).await;
     store
         .put_bridge(&mms_cli::demo::demo_bridge(tenant))
         .await
@@ -216,6 +217,7 @@ async fn a_small_tenant_is_not_starved_by_a_big_one() {
         .create_tenant(&TenantSettings::defaults("small"))
         .await
         .unwrap();
+    common::claim_domains_of(&e.store, "small", &small).await;
     e.store
         .put_bridge(&mms_cli::demo::demo_bridge("small"))
         .await

@@ -106,6 +106,7 @@ impl Stack {
             .create_tenant(&TenantSettings::defaults(tenant))
             .await
             .unwrap();
+        claim_domains_of(store, tenant, users).await;
         store.put_bridge(&demo::demo_bridge(tenant)).await.unwrap();
         let now = Utc::now();
         let mut expected = HashMap::new();
@@ -246,4 +247,18 @@ pub fn message_id(raw: &[u8]) -> String {
         })
         .map(|v| v.trim().to_string())
         .unwrap_or_default()
+}
+
+/// Give `tenant` the mail domains of `users` (the operator's step that lets a tenant reach those
+/// mailboxes at all, mms_store::domains).
+pub async fn claim_domains_of(store: &Store, tenant: &str, users: &[String]) {
+    let domains: Vec<mms_store::domains::MailDomain> = users
+        .iter()
+        .filter_map(|u| mms_store::domains::MailDomain::of_upn(u))
+        .collect();
+    store
+        .claim_domains(tenant, &domains)
+        .await
+        .unwrap()
+        .expect("test domains are free");
 }

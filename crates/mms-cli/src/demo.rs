@@ -14,6 +14,8 @@ use mms_core::{
 use mms_store::Store;
 
 pub const DEMO_TENANT: &str = "demo";
+/// The mail domain of the demo users, owned by the demo tenant.
+pub const DEMO_DOMAIN: &str = "demo.example";
 pub const DEMO_BRIDGE: &str = "demo-bridge";
 
 /// What kind of online block an invitation carries.
@@ -251,10 +253,18 @@ pub async fn seed(config: &MmsConfig, store: &Store) -> anyhow::Result<Option<De
     store
         .create_tenant(&TenantSettings::defaults(tenant))
         .await?;
+    let domain = mms_store::domains::MailDomain::parse(DEMO_DOMAIN)?;
+    if let Err(taken) = store.claim_domains(tenant, &[domain]).await? {
+        anyhow::bail!(
+            "the demo domain {} belongs to tenant {}: use another namespace for the demo",
+            taken.domain,
+            taken.owner
+        );
+    }
     store.put_bridge(&demo_bridge(tenant)).await?;
     let now = Utc::now();
     for n in 1..=3 {
-        let upn = format!("user{n}@demo.example");
+        let upn = format!("user{n}@{DEMO_DOMAIN}");
         store.put_user(&demo_user(tenant, &upn)).await?;
         if !root.join(&upn).exists() {
             write_mailbox(root, &upn, 20, now)?;

@@ -378,6 +378,11 @@ async fn seed_store(
     store
         .create_tenant(&TenantSettings::defaults(TENANT))
         .await?;
+    // The benchmark tenant owns its users' domain (mms_store::domains), as an operator would set it.
+    let domain = mms_store::domains::MailDomain::parse("bench.example")?;
+    if let Err(taken) = store.claim_domains(TENANT, &[domain]).await? {
+        anyhow::bail!("bench.example belongs to tenant {}", taken.owner);
+    }
     store.put_bridge(&demo::demo_bridge(TENANT)).await?;
     for upn in users {
         store.put_user(&demo::demo_user(TENANT, upn)).await?;

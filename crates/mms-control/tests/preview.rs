@@ -80,6 +80,12 @@ async fn seed_directory(store: &Store, upn: &str) -> UserProfile {
         .create_tenant(&TenantSettings::defaults(TENANT))
         .await
         .unwrap();
+    let alpha = mms_store::domains::MailDomain::parse("alpha.com").unwrap();
+    store
+        .claim_domains(TENANT, &[alpha])
+        .await
+        .unwrap()
+        .expect("alpha.com is free");
     store.put_bridge(&demo::demo_bridge(TENANT)).await.unwrap();
     let user = demo::demo_user(TENANT, upn);
     store.put_user(&user).await.unwrap();

@@ -99,6 +99,10 @@ pub struct JournalEntry {
     /// Attendees the update went to.
     #[serde(default)]
     pub recipients: u32,
+    /// Attendees the update has not reached (deferred or refused by the relay): a meeting with
+    /// any is never counted as migrated.
+    #[serde(default)]
+    pub undelivered: u32,
 }
 
 /// A meeting saved with its new coordinates whose update has not reached every attendee yet.
@@ -117,6 +121,10 @@ pub struct PendingUpdate {
     /// others.
     #[serde(default)]
     pub message_ids_sent: Vec<String>,
+    /// Batches the relay took only in part: Message-ID -> the recipients it has not accepted
+    /// yet. A later run sends that batch (same Message-ID) to those alone.
+    #[serde(default)]
+    pub owed: BTreeMap<String, Vec<String>>,
 }
 
 /// What a journal write does to the meeting's pending update, in the same step as the entry.

@@ -56,6 +56,10 @@ impl Keys {
     pub fn tokens(&self) -> String {
         format!("{{{}}}:tokens", self.ns)
     }
+    /// HASH mail domain -> the tenant that owns it ([`crate::domains`]).
+    pub fn domains(&self) -> String {
+        format!("{{{}}}:domains", self.ns)
+    }
 
     // ---- queue ----
     /// STREAM of ready migration requests of a tenant (consumer group [`GROUP`]).

@@ -24,6 +24,7 @@
 
 pub mod connection;
 pub mod directory;
+pub mod domains;
 pub mod error;
 pub mod history;
 pub mod jobs;

@@ -22,6 +22,7 @@
 //!   [`queue_metrics`]: the queue sampled for Prometheus; [`metrics_server`]: the metrics port
 //!   (`/metrics`, `/healthz`, `/readyz`) and [`health`], the readiness checks it runs.
 
+pub mod decide;
 pub mod dispatcher;
 pub mod health;
 pub mod lease_keeper;

@@ -56,11 +56,20 @@ impl Actor for MigrationActor {
 
     async fn pre_start(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _myself: ActorRef<Self::Msg>,
         args: MigrationArgs,
     ) -> Result<MigrationArgs, ActorProcessingErr> {
-        myself.send_message(MigrationMsg::Run)?;
         Ok(args)
+    }
+
+    /// The work starts once the actor is running (ractor's idiom: `pre_start` only builds state).
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        _state: &mut MigrationArgs,
+    ) -> Result<(), ActorProcessingErr> {
+        myself.send_message(MigrationMsg::Run)?;
+        Ok(())
     }
 
     async fn handle(
@@ -225,7 +234,14 @@ async fn run_under_lease(
             &status.last_message,
         )
         .await;
-        pipeline::migrate_mailbox(&attempt, &organizer, bridge.as_ref(), &mut status).await
+        tracing::info!(attempt = status.retry_count + 1, "migration started");
+        let context = pipeline::MailboxContext {
+            organizer: &organizer,
+            bridge: bridge.as_ref(),
+            notifier: pipeline::notifier(services, &req.user).await?,
+            pending: store.pending_updates(&req.tenant, &req.user).await?,
+        };
+        pipeline::migrate_mailbox(&attempt, &context, &mut status).await
     };
     // A panic on some meeting's data is a failed attempt like any other: caught here, it goes
     // through the retry policy and the fenced status write, and the lease is released.
@@ -238,7 +254,7 @@ async fn run_under_lease(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
             tracing::error!(panic = %what, "migration attempt panicked");
-            Err(RunError::Transient(format!("internal error: {what}")))
+            Err(RunError::Panic(what))
         }
     };
     let outcome = match result {
@@ -248,12 +264,13 @@ async fn run_under_lease(
             AttemptOutcome::Final(MigrationState::Succeeded)
         }
         Err(RunError::LeaseLost) => return AttemptOutcome::LeaseLost,
-        Err(RunError::Permanent(message)) => {
+        Err(e) if e.is_permanent() => {
             status.state = MigrationState::Failed;
-            status.last_message = message;
+            status.last_message = error_chain(&e);
             AttemptOutcome::Final(MigrationState::Failed)
         }
-        Err(RunError::Transient(message)) => {
+        Err(e) => {
+            let message = error_chain(&e);
             match retry.after_failure(status.retry_count, Utc::now()) {
                 RetryDecision::RetryAt { retry: n, at } => {
                     status.state = MigrationState::Pending;
@@ -283,12 +300,47 @@ async fn run_under_lease(
         Err(e) => return AttemptOutcome::StoreUnavailable(e.to_string()),
     }
     let event = match status.state {
-        MigrationState::Succeeded => HistoryEventKind::Succeeded,
-        MigrationState::Failed => HistoryEventKind::Failed,
-        _ => HistoryEventKind::RetryScheduled,
+        MigrationState::Succeeded => {
+            tracing::info!(
+                total = status.total_meeting,
+                succeeded = status.succeeded_meeting,
+                failed = status.failed_meeting,
+                updates = status.invites_update,
+                "migration succeeded"
+            );
+            HistoryEventKind::Succeeded
+        }
+        MigrationState::Failed => {
+            tracing::warn!(
+                total = status.total_meeting,
+                failed = status.failed_meeting,
+                reason = %status.last_message,
+                "migration failed"
+            );
+            HistoryEventKind::Failed
+        }
+        _ => {
+            tracing::info!(retry = status.retry_count, reason = %status.last_message, "migration retry scheduled");
+            HistoryEventKind::RetryScheduled
+        }
     };
     history(services, req, event, &status.last_message).await;
     outcome
+}
+
+/// The error and its causes, one after the other: what LastMessage shows an admin.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// History is best-effort: a migration does not fail because its history line could not be written.

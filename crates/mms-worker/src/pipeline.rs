@@ -1,57 +1,106 @@
-//! The stages of one migration (D5): search → rewrite → save → send, per meeting, journaled.
+//! The stages of one migration (D5): search → select → mint → rewrite → save → send, per meeting,
+//! journaled. What to do with each meeting is decided by the pure functions of
+//! [`crate::decide`], which the what-if preview shares; this module does the I/O around them.
 //!
-//! Resumability rests on three facts:
+//! Resumability and "exactly once" rest on four facts:
 //! 1. Every meeting's progress is journaled in Redis under the migration's correlation id, fenced
 //!    by the mailbox lease. A resumed migration (another worker, a retry) skips meetings whose
 //!    journal entry is final.
 //! 2. Coordinates are minted deterministically per meeting, so re-rewriting an already-saved
-//!    meeting is a no-op (`changed == false`); `Saving` journaled *before* the PUT tells a resumed
-//!    run that an unchanged meeting was saved by us and still needs its update sent.
-//! 3. The update's Message-ID is deterministic per (UID, SEQUENCE, attendees) and every message
-//!    accepted by SMTP is recorded in the user's sent ledger in the same fenced script as the
-//!    journal's `Sent`. The one window left: SMTP accepted the message and the worker died before
-//!    that script ran. The resend then carries the same Message-ID, so receiving systems can
-//!    recognise it (ARCHITECTURE.md, "Exactly once").
+//!    meeting is a no-op (`changed == false`, decided by meaning, not bytes).
+//! 3. A saved meeting whose update has not reached every attendee is *owed*: `Saving` is journaled
+//!    before the PUT together with a per-user pending record, which only the write that records
+//!    the last batch as delivered clears. Any later run of the user (a retry, a resumed attempt,
+//!    a new migration, a manual start) finds it and sends the update although the text is
+//!    already rewritten.
+//! 4. An update goes out in batches of at most `mail.max_recipients_per_message` recipients, each
+//!    its own message with a deterministic Message-ID. The user's sent ledger records each batch
+//!    once the relay took it (with the recipients it refused for a while, which a later send
+//!    retries alone), in the same fenced script as the journal. The one window left: the relay
+//!    accepted a batch and the worker died before that script ran; the resend then carries the
+//!    same Message-ID (ARCHITECTURE.md, "Exactly once").
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
-use mms_core::{Bridge, MailboxLocation, SendError};
 use mms_core::{
-    MailboxError, MailboxItem, MeetingOutcome, MeetingOutcomeKind, MigrationRequest,
-    MigrationStatus, MintRequest, UserProfile,
+    Bridge, MailboxError, MailboxItem, MailboxLocation, MeetingOutcome, MeetingOutcomeKind,
+    MeetingServiceError, MigrationRequest, MigrationStatus, MintRequest, OutgoingMessage,
+    SendError, UserProfile,
 };
-use mms_ical::Selected;
+use mms_ical::imip::{UpdateContext, UpdatePlan};
+use mms_store::journal::{JournalEntry, MeetingStage, MeetingWrite, PendingChange, PendingUpdate};
 use mms_store::lease::Lease;
-use mms_store::progress::{JournalEntry, MeetingStage};
 use mms_store::StoreError;
-
 use tracing::Instrument;
 
+use crate::decide::{self, Action, AfterMint, AfterSelect, Notifier, OwedUpdate};
 use crate::lease_keeper::LeaseKeeper;
 use crate::telemetry::{StageTimer, MEETINGS_TOTAL};
 use crate::Services;
 
 /// How often one meeting may change under us (412) before the attempt gives up and retries later.
 const MAX_CONFLICTS: usize = 5;
+/// Sends of one batch to recipients the relay deferred (4xx on RCPT), within one attempt.
+const DEFERRED_ROUNDS: usize = 3;
+/// Above this many attendees the update is built on a blocking thread, off the async runtime.
+const BLOCKING_BUILD_ATTENDEES: usize = 500;
+/// Refused recipients named in a meeting's reason; the rest are counted.
+const NAMED_REFUSALS: usize = 3;
 
-/// Why an attempt stopped early.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why an attempt stopped early. Each variant keeps its cause, so the status's LastMessage and
+/// the log show the whole chain.
+#[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// Worth retrying later: a server was unavailable, Redis hiccuped.
-    Transient(String),
-    /// Retrying will not help (unknown user, mailbox not found, X1): Failed at once.
-    Permanent(String),
+    #[error(transparent)]
+    Mailbox(#[from] MailboxError),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("the meeting platform is unavailable: {0}")]
+    Platform(MeetingServiceError),
+    #[error("sending the update of {meeting}: {source}")]
+    Send {
+        meeting: String,
+        #[source]
+        source: SendError,
+    },
+    /// The organizer cannot be migrated as the directory stands (unknown user, X1, a domain the
+    /// tenant does not own): retrying will not help.
+    #[error("{0}")]
+    Organizer(String),
+    #[error("meeting {0} changed under us {MAX_CONFLICTS} times in a row; will retry")]
+    Conflicts(String),
+    /// Updates that reached some attendees but not all; `transient` when the relay deferred them.
+    #[error("{summary}")]
+    UpdatesOwed { summary: String, transient: bool },
+    #[error("internal error: {0}")]
+    Panic(String),
     /// Our mailbox lease is gone: stop without writing anything more.
+    #[error("mailbox lease lost")]
     LeaseLost,
 }
 
-impl std::fmt::Display for RunError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl RunError {
+    /// Permanent errors end the migration Failed at once; the others go through the retry policy.
+    pub fn is_permanent(&self) -> bool {
         match self {
-            RunError::Transient(m) | RunError::Permanent(m) => f.write_str(m),
-            RunError::LeaseLost => f.write_str("mailbox lease lost"),
+            RunError::Mailbox(e) => e.is_permanent(),
+            RunError::Organizer(_) => true,
+            RunError::UpdatesOwed { transient, .. } => !transient,
+            RunError::Send { source, .. } => matches!(source, SendError::Permanent(_)),
+            _ => false,
+        }
+    }
+
+    /// Which of two errors of one page to report: a lost lease beats a permanent error beats a
+    /// transient one.
+    fn severity(&self) -> u8 {
+        match self {
+            RunError::LeaseLost => 3,
+            e if e.is_permanent() => 2,
+            _ => 1,
         }
     }
 }
@@ -60,17 +109,7 @@ impl From<StoreError> for RunError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::LeaseLost { .. } => RunError::LeaseLost,
-            other => RunError::Transient(other.to_string()),
-        }
-    }
-}
-
-impl From<MailboxError> for RunError {
-    fn from(e: MailboxError) -> Self {
-        if e.is_permanent() {
-            RunError::Permanent(e.to_string())
-        } else {
-            RunError::Transient(e.to_string())
+            other => RunError::Store(other),
         }
     }
 }
@@ -94,15 +133,20 @@ impl Attempt<'_> {
         }
     }
 
-    async fn record(&self, key: &str, entry: JournalEntry) -> Result<JournalEntry, RunError> {
+    /// Journal one meeting now (with its pending-update change and the batches SMTP accepted),
+    /// fenced by the lease.
+    async fn record(&self, write: MeetingWrite) -> Result<JournalEntry, RunError> {
         self.check_lease()?;
-        let r = &self.request;
         self.services
             .store
-            .record_meeting(self.lease, &r.correlation_id, key, &entry)
+            .record_meetings(
+                self.lease,
+                &self.request.correlation_id,
+                std::slice::from_ref(&write),
+            )
             .await?;
-        count_meeting(entry.stage);
-        Ok(entry)
+        count_meeting(write.entry.stage);
+        Ok(write.entry)
     }
 }
 
@@ -118,20 +162,29 @@ fn count_meeting(stage: MeetingStage) {
     metrics::counter!(MEETINGS_TOTAL, "outcome" => outcome).increment(1);
 }
 
-/// Look up the organizer and refuse what MMS cannot migrate (X1) before touching the mailbox.
+/// Look up the organizer and refuse what MMS cannot or may not migrate (X1, another tenant's
+/// domain) before touching the mailbox.
 pub async fn load_organizer(
     services: &Services,
     request: &MigrationRequest,
 ) -> Result<(UserProfile, Option<Bridge>), RunError> {
     let store = &services.store;
     let profile = store.user(&request.tenant, &request.user).await?.ok_or_else(|| {
-        RunError::Permanent(format!(
+        RunError::Organizer(format!(
             "user {} is not in the directory of tenant {}: import the user (mmsctl import-users) and start the migration again",
             request.user, request.tenant
         ))
     })?;
+    // The tenant boundary (see mms_store::domains): a user record, however it got into this
+    // tenant's directory, opens only a mailbox in a domain the operator gave this tenant.
+    if !store.owns_upn(&request.tenant, &profile.upn).await? {
+        return Err(RunError::Organizer(format!(
+            "tenant {} does not own the mail domain of {}: the operator assigns a tenant its domains (mmsctl set-tenant-domains); nothing in the mailbox was touched",
+            request.tenant, profile.upn
+        )));
+    }
     if profile.mailbox == MailboxLocation::ExchangeOnPremises {
-        return Err(RunError::Permanent(format!(
+        return Err(RunError::Organizer(format!(
             "X1: the mailbox of {} is hosted in Exchange on-premises, which MMS cannot reach; the user can migrate their own meetings with the Meeting Migration Tool",
             request.user
         )));
@@ -143,21 +196,38 @@ pub async fn load_organizer(
     Ok((profile, bridge))
 }
 
+/// Who tells the attendees about this user's saved meetings: the mailbox server when it schedules
+/// implicitly (RFC 6638), else MMS.
+pub async fn notifier(services: &Services, user: &str) -> Result<Notifier, RunError> {
+    Ok(if services.mailbox.server_sends_updates(user).await? {
+        Notifier::Server
+    } else {
+        Notifier::Mms
+    })
+}
+
+/// What the attempt knows before the first meeting: the organizer, their bridge, who notifies,
+/// and the updates owed from earlier runs.
+pub struct MailboxContext<'a> {
+    pub organizer: &'a UserProfile,
+    pub bridge: Option<&'a Bridge>,
+    pub notifier: Notifier,
+    pub pending: BTreeMap<String, PendingUpdate>,
+}
+
 /// Migrate every meeting of the mailbox, page by page; `status` is kept current and written after
-/// every page. Returns the final journal.
+/// every page. Ends `Ok` only when every selected meeting is done and every update delivered.
 pub async fn migrate_mailbox(
     attempt: &Attempt<'_>,
-    organizer: &UserProfile,
-    bridge: Option<&Bridge>,
+    context: &MailboxContext<'_>,
     status: &mut MigrationStatus,
-) -> Result<HashMap<String, JournalEntry>, RunError> {
+) -> Result<(), RunError> {
     let services = attempt.services;
     let request = attempt.request;
     let mut journal = services
         .store
         .journal(&request.tenant, &request.correlation_id)
         .await?;
-    // Both at least 1: `MmsConfig::validate` refuses 0 at load.
     let page_size = services.config.concurrency.search_page_size;
     let parallel = services.config.concurrency.meetings_per_user;
     let mut cursor = None;
@@ -179,6 +249,18 @@ pub async fn migrate_mailbox(
                 return Err(e.into());
             }
         };
+        // Meetings without side effects are journaled together, in one script per page.
+        let mut with_page: Vec<MeetingWrite> = Vec::new();
+        // A resource the connector could not read (not UTF-8, too large) is that meeting's
+        // outcome; the rest of the page goes on.
+        for bad in page.unreadable {
+            if journal.get(&bad.href).is_some_and(|e| is_final(e.stage)) {
+                continue;
+            }
+            tracing::warn!(meeting = %bad.href, problem = %bad.problem, "meeting unreadable");
+            let failed = entry(MeetingStage::Failed, "", "", bad.problem.to_string());
+            with_page.push(MeetingWrite::new(bad.href, failed));
+        }
         let todo: Vec<(MailboxItem, Option<JournalEntry>)> = page
             .items
             .into_iter()
@@ -190,13 +272,13 @@ pub async fn migrate_mailbox(
                 }
             })
             .collect();
-        let results: Vec<(String, Result<JournalEntry, RunError>)> = stream::iter(todo)
+        let results: Vec<(String, Result<Done, RunError>)> = stream::iter(todo)
             .map(|(item, prior)| async move {
                 let href = item.href.clone();
                 let span = tracing::info_span!("meeting", href = %href);
                 (
                     href,
-                    migrate_meeting(attempt, organizer, bridge, item, prior)
+                    migrate_meeting(attempt, context, item, prior)
                         .instrument(span)
                         .await,
                 )
@@ -204,27 +286,39 @@ pub async fn migrate_mailbox(
             .buffer_unordered(parallel)
             .collect()
             .await;
-        let mut first_error = None;
+        let mut worst: Option<RunError> = None;
         for (href, result) in results {
             match result {
-                Ok(entry) => {
+                Ok(Done::Recorded(entry)) => {
+                    if entry.stage == MeetingStage::Failed {
+                        tracing::warn!(meeting = %href, reason = %entry.reason, "meeting failed");
+                    }
                     journal.insert(href, entry);
                 }
+                Ok(Done::WithPage(write)) => with_page.push(write),
                 Err(e) => {
-                    // Keep the most severe: a lost lease beats a permanent error beats a transient one.
-                    let rank = |e: &RunError| match e {
-                        RunError::LeaseLost => 3,
-                        RunError::Permanent(_) => 2,
-                        RunError::Transient(_) => 1,
-                    };
-                    if first_error.as_ref().is_none_or(|f| rank(&e) > rank(f)) {
-                        first_error = Some(e);
+                    if worst.as_ref().is_none_or(|w| e.severity() > w.severity()) {
+                        worst = Some(e);
                     }
                 }
             }
         }
+        if !with_page.is_empty() {
+            attempt.check_lease()?;
+            services
+                .store
+                .record_meetings(attempt.lease, &request.correlation_id, &with_page)
+                .await?;
+            for write in with_page {
+                if write.entry.stage == MeetingStage::Failed {
+                    tracing::warn!(meeting = %write.key, reason = %write.entry.reason, "meeting failed");
+                }
+                count_meeting(write.entry.stage);
+                journal.insert(write.key, write.entry);
+            }
+        }
         tally(status, &journal);
-        if let Some(e) = first_error {
+        if let Some(e) = worst {
             return Err(e);
         }
         status.last_message = format!("In progress: {} meetings handled", status.meetings.len());
@@ -232,9 +326,48 @@ pub async fn migrate_mailbox(
         services.store.write_status(attempt.lease, status).await?;
         match page.next {
             Some(next) => cursor = Some(next),
-            None => return Ok(journal),
+            None => break,
         }
     }
+    owed_at_the_end(&journal)
+}
+
+/// The mailbox is done; a meeting still owing its update to some attendee keeps the migration
+/// from counting as Succeeded: deferred ones are retried, refused ones fail it.
+fn owed_at_the_end(journal: &HashMap<String, JournalEntry>) -> Result<(), RunError> {
+    let deferred: Vec<&JournalEntry> = journal
+        .values()
+        .filter(|e| matches!(e.stage, MeetingStage::Saving | MeetingStage::Saved))
+        .collect();
+    let refused: Vec<&JournalEntry> = journal
+        .values()
+        .filter(|e| e.stage == MeetingStage::Failed && e.undelivered > 0)
+        .collect();
+    let describe = |entries: &[&JournalEntry], what: &str| {
+        let named: Vec<String> = entries
+            .iter()
+            .take(NAMED_REFUSALS)
+            .map(|e| format!("{:?}: {}", e.summary, e.reason))
+            .collect();
+        format!(
+            "{} saved meeting(s) {what}; {}",
+            entries.len(),
+            named.join("; ")
+        )
+    };
+    if !deferred.is_empty() {
+        return Err(RunError::UpdatesOwed {
+            summary: describe(&deferred, "still owe their update to some attendees"),
+            transient: true,
+        });
+    }
+    if !refused.is_empty() {
+        return Err(RunError::UpdatesOwed {
+            summary: describe(&refused, "did not reach every attendee"),
+            transient: false,
+        });
+    }
+    Ok(())
 }
 
 fn is_final(stage: MeetingStage) -> bool {
@@ -254,321 +387,521 @@ fn entry(stage: MeetingStage, uid: &str, summary: &str, reason: impl Into<String
         uid: uid.to_string(),
         summary: summary.to_string(),
         recipients: 0,
+        undelivered: 0,
     }
 }
 
+/// What is owed for this meeting: an earlier save of this migration whose update is not
+/// delivered, or one of an earlier migration of the user.
+fn owed_update(
+    prior: Option<&JournalEntry>,
+    pending: Option<&PendingUpdate>,
+) -> Option<OwedUpdate> {
+    let from_journal = prior
+        .filter(|p| matches!(p.stage, MeetingStage::Saving | MeetingStage::Saved))
+        .map(|p| p.sequence);
+    from_journal
+        .or(pending.map(|p| p.sequence))
+        .map(|saved_sequence| OwedUpdate { saved_sequence })
+}
+
+/// How one meeting ended in this attempt.
+enum Done {
+    /// Journaled already: the meeting had side effects (a save, a send) that had to be recorded
+    /// before anything else happened.
+    Recorded(JournalEntry),
+    /// To be journaled with the rest of the page in one script: a skip, an unchanged meeting, a
+    /// failure before any write. A worker dying before that script runs only makes the next
+    /// attempt decide the same again.
+    WithPage(MeetingWrite),
+}
+
 /// One meeting through the stages. Per-meeting problems that retrying cannot fix (unreadable
-/// iCalendar, a refused message) end in a journaled `Failed`; transient ones abort the attempt.
+/// iCalendar, a refused mint, a refused message) end in `Failed`; transient ones abort the
+/// attempt.
 async fn migrate_meeting(
     attempt: &Attempt<'_>,
-    organizer: &UserProfile,
-    bridge: Option<&Bridge>,
+    context: &MailboxContext<'_>,
     mut item: MailboxItem,
-    mut prior: Option<JournalEntry>,
-) -> Result<JournalEntry, RunError> {
+    prior: Option<JournalEntry>,
+) -> Result<Done, RunError> {
     let services = attempt.services;
     let request = attempt.request;
     let user = &request.user;
     let key = item.href.clone();
+    let mut pending = context.pending.get(&key).cloned();
+    let mut owed = owed_update(prior.as_ref(), pending.as_ref());
+    let later = |entry| Ok(Done::WithPage(MeetingWrite::new(key.clone(), entry)));
     for _ in 0..MAX_CONFLICTS {
         attempt.check_lease()?;
         let timer = StageTimer::start("rewrite");
-        let selection = match timer
+        let selected = timer
             .span()
-            .in_scope(|| mms_ical::select(&item.ics, user, request.source, attempt.now))
-        {
-            Ok(Selected::Migrate(selection)) => selection,
-            Ok(Selected::Skip(skip)) => {
+            .in_scope(|| mms_ical::select(&item.ics, user, request.source, attempt.now));
+        let selection = match decide::after_select(selected) {
+            AfterSelect::Mint(selection) => selection,
+            AfterSelect::Skip {
+                uid,
+                summary,
+                reason,
+            } => {
                 timer.finish("skipped");
-                let uid = skip.uid.unwrap_or_default();
-                return attempt
-                    .record(
-                        &key,
-                        entry(
-                            MeetingStage::Skipped,
-                            &uid,
-                            &skip.summary,
-                            skip.reason.to_string(),
-                        ),
-                    )
-                    .await;
+                return later(entry(MeetingStage::Skipped, &uid, &summary, reason));
             }
-            Err(e) => {
+            AfterSelect::Fail { reason } => {
                 timer.finish("error");
-                return attempt
-                    .record(
-                        &key,
-                        entry(
-                            MeetingStage::Failed,
-                            "",
-                            "",
-                            format!("unreadable iCalendar: {e}"),
-                        ),
-                    )
-                    .await;
+                return later(entry(MeetingStage::Failed, "", "", reason));
             }
         };
-        let kind = request.target.kind_for(selection.kind);
         let mint = MintRequest {
-            organizer,
-            bridge,
-            kind,
+            organizer: context.organizer,
+            bridge: context.bridge,
+            kind: request.target.kind_for(selection.kind),
             meeting_uid: &selection.uid,
         };
-        let coords = services
-            .meetings
-            .mint(&mint)
-            .await
-            .map_err(|e| RunError::Transient(e.to_string()))?;
-        let rewritten = match timer
-            .span()
-            .in_scope(|| mms_ical::rewrite(&item.ics, &coords, attempt.now))
-        {
-            Ok(r) => r,
-            Err(e) => {
-                timer.finish("error");
-                return attempt
-                    .record(
-                        &key,
-                        entry(
-                            MeetingStage::Failed,
-                            &selection.uid,
-                            &selection.summary,
-                            format!("cannot rewrite: {e}"),
-                        ),
-                    )
-                    .await;
-            }
-        };
-        timer.finish(if rewritten.changed {
-            "changed"
-        } else {
-            "unchanged"
-        });
-        let saved_by_us = matches!(
-            prior.as_ref().map(|p| p.stage),
-            Some(MeetingStage::Saving | MeetingStage::Saved)
-        );
-        if !rewritten.changed && !saved_by_us {
-            let mut e = entry(
-                MeetingStage::Unchanged,
-                &selection.uid,
-                &selection.summary,
-                "already carries the target coordinates",
-            );
-            e.sequence = rewritten.sequence;
-            return attempt.record(&key, e).await;
-        }
-        if let (false, Some(saved)) = (rewritten.changed, prior.as_ref()) {
-            // Our earlier save is in the mailbox but its update may not have gone out. If the
-            // organizer has since saved a later version (higher SEQUENCE), their client sent that
-            // update, with our block in it: sending ours now would repeat a SEQUENCE.
-            if selection.sequence > saved.sequence {
-                let mut e = entry(
-                    MeetingStage::Sent,
+        let coords = match decide::after_mint(services.meetings.mint(&mint).await) {
+            AfterMint::Rewrite(coords) => coords,
+            AfterMint::Fail { reason } => {
+                timer.finish("refused");
+                return later(entry(
+                    MeetingStage::Failed,
                     &selection.uid,
                     &selection.summary,
-                    format!(
-                        "saved with SEQUENCE {}; the organizer's own update (SEQUENCE {}) already carried the new block",
-                        saved.sequence, selection.sequence
-                    ),
+                    reason,
+                ));
+            }
+            AfterMint::Unavailable { reason } => {
+                timer.finish("error");
+                return Err(RunError::Platform(MeetingServiceError::Unavailable(
+                    format!("minting coordinates for {key}: {reason}"),
+                )));
+            }
+        };
+        let rewritten = timer
+            .span()
+            .in_scope(|| mms_ical::rewrite(&item.ics, &coords, attempt.now));
+        let action = decide::after_rewrite(rewritten.as_ref(), owed, context.notifier);
+        let mut progress = entry(MeetingStage::Saving, &selection.uid, &selection.summary, "");
+        match action {
+            Action::Fail { reason } => {
+                timer.finish("error");
+                progress.stage = MeetingStage::Failed;
+                progress.reason = reason;
+                return later(progress);
+            }
+            Action::Unchanged => {
+                timer.finish("unchanged");
+                progress.stage = MeetingStage::Unchanged;
+                progress.sequence = selection.sequence;
+                progress.reason = "already carries the target coordinates".into();
+                return later(progress);
+            }
+            Action::OwedButSuperseded { saved, current } => {
+                timer.finish("unchanged");
+                progress.stage = MeetingStage::Sent;
+                progress.sequence = current;
+                progress.reason = format!(
+                    "saved with SEQUENCE {saved}; the organizer's own update (SEQUENCE {current}) already carried the new block"
                 );
-                e.sequence = selection.sequence;
-                return attempt.record(&key, e).await;
+                let write =
+                    MeetingWrite::new(key.clone(), progress).with_pending(PendingChange::Clear);
+                return attempt.record(write).await.map(Done::Recorded);
+            }
+            Action::NotifyOwed { sequence, notifier } => {
+                timer.finish("owed");
+                progress.stage = MeetingStage::Saved;
+                progress.sequence = sequence;
+                let pending = pending.unwrap_or_else(|| {
+                    pending_update(&selection, sequence, &request.correlation_id)
+                });
+                let delivery = Delivery {
+                    key: &key,
+                    ics: item.ics,
+                    attendees: selection.attendees,
+                    notifier,
+                    pending,
+                    fresh: false,
+                };
+                return deliver(attempt, delivery, progress)
+                    .await
+                    .map(Done::Recorded);
+            }
+            Action::SaveAndNotify { sequence, notifier } => {
+                timer.finish("changed");
+                let Ok(rewritten) = rewritten else {
+                    unreachable!("SaveAndNotify comes from a successful rewrite")
+                };
+                progress.sequence = sequence;
+                // Saving and the pending update in one script, before the PUT: if we die after
+                // the PUT, any later run finds the update owed.
+                let update = pending_update(&selection, sequence, &request.correlation_id);
+                let fresh = owed.is_none();
+                attempt
+                    .record(
+                        MeetingWrite::new(key.clone(), progress.clone())
+                            .with_pending(PendingChange::Set(update.clone())),
+                    )
+                    .await?;
+                owed = Some(OwedUpdate {
+                    saved_sequence: sequence,
+                });
+                pending = Some(update.clone());
+                attempt.check_lease()?;
+                let timer = StageTimer::start("save");
+                match services
+                    .mailbox
+                    .put(user, &item.href, &rewritten.ics, &item.etag)
+                    .instrument(timer.span())
+                    .await
+                {
+                    Ok(etag) => {
+                        timer.finish("ok");
+                        progress.stage = MeetingStage::Saved;
+                        progress.etag = Some(etag);
+                        let delivery = Delivery {
+                            key: &key,
+                            ics: rewritten.ics,
+                            attendees: selection.attendees,
+                            notifier,
+                            pending: update,
+                            fresh,
+                        };
+                        return deliver(attempt, delivery, progress)
+                            .await
+                            .map(Done::Recorded);
+                    }
+                    Err(MailboxError::PreconditionFailed(_)) => {
+                        // The organizer edited the meeting since we read it: re-read and rewrite
+                        // their version (the owed marker stays: our PUT may have gone through
+                        // before the conflict was reported).
+                        timer.finish("conflict");
+                        item = match services.mailbox.get(user, &key).await {
+                            Ok(item) => item,
+                            Err(MailboxError::ItemNotFound(_)) => {
+                                return deleted_meanwhile(attempt, &key, &selection).await
+                            }
+                            Err(e) => return Err(e.into()),
+                        };
+                        continue;
+                    }
+                    Err(MailboxError::ItemNotFound(_)) => {
+                        timer.finish("gone");
+                        return deleted_meanwhile(attempt, &key, &selection).await;
+                    }
+                    Err(e) => {
+                        timer.finish("error");
+                        return Err(e.into());
+                    }
+                }
             }
         }
-        let mut progress = entry(MeetingStage::Saving, &selection.uid, &selection.summary, "");
-        progress.sequence = rewritten.sequence;
-        let stored_ics = if rewritten.changed {
-            prior = Some(attempt.record(&key, progress.clone()).await?);
-            let timer = StageTimer::start("save");
-            match services
-                .mailbox
-                .put(user, &item.href, &rewritten.ics, &item.etag)
-                .instrument(timer.span())
-                .await
-            {
-                Ok(etag) => {
-                    timer.finish("ok");
-                    progress.stage = MeetingStage::Saved;
-                    progress.etag = Some(etag);
-                    attempt.record(&key, progress.clone()).await?;
-                }
-                Err(MailboxError::PreconditionFailed(_)) => {
-                    // The organizer edited the meeting since we read it: re-read and rewrite their version.
-                    timer.finish("conflict");
-                    item = services.mailbox.get(user, &key).await?;
-                    continue;
-                }
-                Err(MailboxError::ItemNotFound(_)) => {
-                    timer.finish("gone");
-                    return attempt
-                        .record(
-                            &key,
-                            entry(
-                                MeetingStage::Skipped,
-                                &selection.uid,
-                                &selection.summary,
-                                "deleted by its organizer during the migration",
-                            ),
-                        )
-                        .await;
-                }
-                Err(e) => {
-                    timer.finish("error");
-                    return Err(e.into());
-                }
-            }
-            rewritten.ics
-        } else {
-            item.ics
-        };
-        return send_update(attempt, &key, &stored_ics, progress).await;
     }
-    Err(RunError::Transient(format!(
-        "meeting {key} changed under us {MAX_CONFLICTS} times in a row; will retry"
-    )))
+    Err(RunError::Conflicts(key))
 }
 
-/// Send the saved meeting's update to its attendees, unless the ledger says it went out already.
-async fn send_update(
+fn pending_update(
+    selection: &mms_ical::Selection,
+    sequence: u32,
+    correlation: &str,
+) -> PendingUpdate {
+    PendingUpdate {
+        uid: selection.uid.clone(),
+        sequence,
+        correlation_id: correlation.to_string(),
+        saved_at: Utc::now(),
+        message_ids_sent: Vec::new(),
+        owed: BTreeMap::new(),
+    }
+}
+
+/// The organizer deleted the meeting while we worked on it: nothing to save or tell anyone.
+async fn deleted_meanwhile(
     attempt: &Attempt<'_>,
     key: &str,
-    ics: &str,
+    selection: &mms_ical::Selection,
+) -> Result<Done, RunError> {
+    let skipped = entry(
+        MeetingStage::Skipped,
+        &selection.uid,
+        &selection.summary,
+        "deleted by its organizer during the migration",
+    );
+    let write = MeetingWrite::new(key, skipped).with_pending(PendingChange::Clear);
+    attempt.record(write).await.map(Done::Recorded)
+}
+
+/// Build the update of a saved meeting: batches of at most `mail.max_recipients_per_message`
+/// recipients. Large meetings are built on a blocking thread, off the async runtime.
+async fn build_plan(
+    services: &Services,
+    request: &MigrationRequest,
+    ics: String,
+    attendees: usize,
+) -> Result<Result<UpdatePlan, mms_ical::IcalError>, RunError> {
+    let policy = services.config.mail.updates().clone();
+    let tenant = request.tenant.clone();
+    let organizer = request.user.clone();
+    let service_address = services.config.service_address.clone();
+    let build = move || {
+        let context = UpdateContext {
+            tenant: &tenant,
+            organizer: &organizer,
+            service_address: &service_address,
+            max_recipients_per_message: policy.max_recipients_per_message,
+            notify_declined: policy.notify_declined,
+            date: Utc::now(),
+        };
+        mms_ical::build_updates(&ics, &context)
+    };
+    if attendees > BLOCKING_BUILD_ATTENDEES {
+        tokio::task::spawn_blocking(build)
+            .await
+            .map_err(|e| RunError::Panic(format!("building an update: {e}")))
+    } else {
+        Ok(build())
+    }
+}
+
+/// A saved meeting whose update is to be delivered.
+struct Delivery<'k> {
+    key: &'k str,
+    /// The meeting as saved (its update carries it).
+    ics: String,
+    attendees: usize,
+    notifier: Notifier,
+    /// What is left to send, kept current batch by batch and written with each batch.
+    pending: PendingUpdate,
+    /// Saved for the first time by this very attempt: nothing of its update can have been sent
+    /// yet, so the ledger need not be asked.
+    fresh: bool,
+}
+
+/// Deliver the saved meeting's update to every attendee, batch by batch: batches the ledger (or
+/// the pending update) says went out are skipped, recipients a batch still owes are sent to
+/// alone. `progress` is the meeting's `Saved` entry; the returned entry is `Sent` (all
+/// delivered), `Saved` (some deferred: the attempt is retried) or `Failed` (some refused).
+async fn deliver(
+    attempt: &Attempt<'_>,
+    mut delivery: Delivery<'_>,
     mut progress: JournalEntry,
 ) -> Result<JournalEntry, RunError> {
     let services = attempt.services;
     let request = attempt.request;
+    let key = delivery.key;
+    if delivery.notifier == Notifier::Server {
+        progress.stage = MeetingStage::Sent;
+        progress.reason =
+            "the mailbox server sends the update itself (RFC 6638 implicit scheduling)".into();
+        let write = MeetingWrite::new(key, progress).with_pending(PendingChange::Clear);
+        return attempt.record(write).await;
+    }
     let timer = StageTimer::start("send");
-    // Minimal adaptation to the batched API (the lead's pipeline rewrite replaces this): every
-    // batch is sent (unless the ledger has it), then each batch's Message-ID is recorded.
-    let policy = services.config.mail.updates();
-    let context = mms_ical::UpdateContext {
-        tenant: &request.tenant,
-        organizer: &request.user,
-        service_address: &services.config.service_address,
-        max_recipients_per_message: policy.max_recipients_per_message,
-        notify_declined: policy.notify_declined,
-        date: Utc::now(),
-    };
-    let plan = match mms_ical::build_updates(ics, &context) {
+    let plan = match build_plan(services, request, delivery.ics, delivery.attendees).await? {
         Ok(plan) => plan,
         Err(e) => {
             timer.finish("error");
             progress.stage = MeetingStage::Failed;
             progress.reason = format!("saved, but the update message cannot be built: {e}");
-            return attempt.record(key, progress).await;
+            return attempt.record(MeetingWrite::new(key, progress)).await;
         }
     };
-    progress.stage = MeetingStage::Sent;
-    progress.recipients = plan.recipient_count() as u32;
-    let not_notified: Vec<String> = plan.not_notified.iter().map(|n| n.to_string()).collect();
+    let total = plan.recipient_count();
+    progress.recipients = total as u32;
+    progress.message_id = plan.batches.first().map(|b| b.message_id.clone());
+    let not_notified = if plan.not_notified.is_empty() {
+        String::new()
+    } else {
+        let named: Vec<String> = plan
+            .not_notified
+            .iter()
+            .take(NAMED_REFUSALS)
+            .map(|n| n.to_string())
+            .collect();
+        format!(
+            "; not notified: {}{}",
+            named.join(", "),
+            more(plan.not_notified.len())
+        )
+    };
     if plan.batches.is_empty() {
         timer.finish("no_recipients");
-        progress.reason = if not_notified.is_empty() {
-            "no attendees to notify".into()
-        } else {
-            format!(
-                "no attendees to notify; not notified: {}",
-                not_notified.join("; ")
-            )
-        };
-        return attempt.record(key, progress).await;
+        progress.stage = MeetingStage::Sent;
+        progress.reason = format!("no attendees to notify{not_notified}");
+        let write = MeetingWrite::new(key, progress).with_pending(PendingChange::Clear);
+        return attempt.record(write).await;
     }
-    let mut refusals: Vec<String> = Vec::new();
-    for message in &plan.batches {
+    let mut deferred: Vec<(String, String)> = Vec::new();
+    let mut refused: Vec<(String, String)> = Vec::new();
+    // The last batch's outcome is written together with the meeting's final entry.
+    let mut unrecorded_sent: Vec<String> = Vec::new();
+    let batches = plan.batches.len();
+    for (index, mut batch) in plan.batches.into_iter().enumerate() {
         attempt.check_lease()?;
-        if services
-            .store
-            .was_sent(&request.tenant, &request.user, &message.message_id)
-            .await?
+        let id = batch.message_id.clone();
+        let pending = &mut delivery.pending;
+        if pending.message_ids_sent.contains(&id) {
+            continue;
+        }
+        if !delivery.fresh
+            && services
+                .store
+                .was_sent(&request.tenant, &request.user, &id)
+                .await?
         {
             continue;
         }
-        match services.sender.send(message).instrument(timer.span()).await {
-            Ok(report) => {
-                if let Some(transient) = report.refused.iter().find(|r| !r.permanent) {
-                    timer.finish("error");
-                    return Err(RunError::Transient(format!(
-                        "sending the update of {key}: relay deferred {}: {}",
-                        transient.recipient, transient.reply
-                    )));
-                }
-                progress.recipients = progress
-                    .recipients
-                    .saturating_sub(report.refused.len() as u32);
-                refusals.extend(
-                    report
-                        .refused
-                        .iter()
-                        .map(|r| format!("{} refused: {}", r.recipient, r.reply)),
-                );
-            }
-            Err(SendError::Transient(m)) => {
-                timer.finish("error");
-                return Err(RunError::Transient(format!(
-                    "sending the update of {key}: {m}"
-                )));
-            }
-            Err(SendError::Permanent(m)) => {
-                timer.finish("refused");
-                progress.stage = MeetingStage::Failed;
-                progress.message_id = None;
-                progress.reason = format!("saved, but the mail relay refused the update: {m}");
-                return attempt.record(key, progress).await;
-            }
+        if let Some(owed) = pending.owed.get(&id) {
+            batch.recipients = owed.clone();
+        }
+        let (still_deferred, still_refused) = send_batch(attempt, key, &mut batch)
+            .instrument(timer.span())
+            .await?;
+        let owed: Vec<String> = still_deferred
+            .iter()
+            .chain(&still_refused)
+            .map(|(r, _)| r.clone())
+            .collect();
+        let sent = if owed.is_empty() {
+            pending.owed.remove(&id);
+            pending.message_ids_sent.push(id.clone());
+            vec![id]
+        } else {
+            pending.owed.insert(id, owed);
+            Vec::new()
+        };
+        deferred.extend(still_deferred);
+        refused.extend(still_refused);
+        if index + 1 == batches {
+            unrecorded_sent = sent;
+        } else {
+            // What the relay took is recorded before the next batch goes out: a crash resends
+            // at most the batch in flight.
+            let write = MeetingWrite::new(key, progress.clone())
+                .with_sent(sent)
+                .with_pending(PendingChange::Set(pending.clone()));
+            record_persistently(attempt, write).await?;
         }
     }
-    timer.finish("ok");
-    let notes: Vec<String> = refusals.into_iter().chain(not_notified).collect();
-    if !notes.is_empty() {
-        progress.reason = format!("not notified: {}", notes.join("; "));
-    }
-    for message in &plan.batches {
-        progress.message_id = Some(message.message_id.clone());
-        record_sent_persistently(attempt, key, &progress).await?;
-    }
-    count_meeting(progress.stage);
-    Ok(progress)
+    let undelivered = deferred.len() + refused.len();
+    progress.undelivered = undelivered as u32;
+    let named = |list: &[(String, String)]| {
+        let shown: Vec<String> = list
+            .iter()
+            .take(NAMED_REFUSALS)
+            .map(|(r, reply)| format!("{r} ({reply})"))
+            .collect();
+        shown.join(", ") + &more(list.len())
+    };
+    let pending_change = if undelivered == 0 {
+        progress.stage = MeetingStage::Sent;
+        progress.reason = format!("update sent to {total} attendees{not_notified}");
+        timer.finish("ok");
+        PendingChange::Clear
+    } else if !deferred.is_empty() {
+        timer.finish("deferred");
+        progress.stage = MeetingStage::Saved;
+        progress.reason = format!(
+            "saved; update pending: the relay deferred {} of {total} attendees: {}{not_notified}",
+            deferred.len(),
+            named(&deferred)
+        );
+        PendingChange::Set(delivery.pending)
+    } else {
+        timer.finish("refused");
+        progress.stage = MeetingStage::Failed;
+        progress.reason = format!(
+            "saved, but the relay refused the update for {} of {total} attendees: {}{not_notified}",
+            refused.len(),
+            named(&refused)
+        );
+        PendingChange::Set(delivery.pending)
+    };
+    let write = MeetingWrite::new(key, progress)
+        .with_sent(unrecorded_sent)
+        .with_pending(pending_change);
+    record_persistently(attempt, write).await
 }
 
-/// Once SMTP has accepted an update, recording it is what stands between us and a resend: ride
-/// out a short Redis outage (a restart, a failover) rather than give up at the first error.
-async fn record_sent_persistently(
+fn more(count: usize) -> String {
+    if count > NAMED_REFUSALS {
+        format!(" and {} more", count - NAMED_REFUSALS)
+    } else {
+        String::new()
+    }
+}
+
+/// A relay's refusal of one recipient: (address, the relay's reply).
+type Refusal = (String, String);
+
+/// Send one batch; recipients the relay deferred are sent again alone, a few times. Returns the
+/// recipients still deferred and those refused for good.
+async fn send_batch(
     attempt: &Attempt<'_>,
     key: &str,
-    progress: &JournalEntry,
-) -> Result<(), RunError> {
-    let mut delay = std::time::Duration::from_millis(100);
-    for _ in 0..12 {
+    batch: &mut OutgoingMessage,
+) -> Result<(Vec<Refusal>, Vec<Refusal>), RunError> {
+    let mut refused = Vec::new();
+    let mut delay = Duration::from_millis(200);
+    for round in 0..DEFERRED_ROUNDS {
         attempt.check_lease()?;
-        match attempt
-            .services
-            .store
-            .record_sent(
-                attempt.lease,
-                &attempt.request.correlation_id,
-                key,
-                progress,
-            )
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(StoreError::LeaseLost { .. }) => return Err(RunError::LeaseLost),
+        let report = match attempt.services.sender.send(batch).await {
+            Ok(report) => report,
+            Err(SendError::Permanent(reply)) => {
+                // The whole message refused: every recipient of it is refused with that reply.
+                refused.extend(batch.recipients.drain(..).map(|r| (r, reply.clone())));
+                return Ok((Vec::new(), refused));
+            }
             Err(e) => {
-                tracing::warn!(error = %e, meeting = key, "recording a sent update failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(2));
+                return Err(RunError::Send {
+                    meeting: key.to_string(),
+                    source: e,
+                })
+            }
+        };
+        let mut deferred = Vec::new();
+        for refusal in report.refused {
+            if refusal.permanent {
+                refused.push((refusal.recipient, refusal.reply));
+            } else {
+                deferred.push((refusal.recipient, refusal.reply));
             }
         }
+        if deferred.is_empty() || round + 1 == DEFERRED_ROUNDS {
+            return Ok((deferred, refused));
+        }
+        batch.recipients = deferred.into_iter().map(|(r, _)| r).collect();
+        tokio::time::sleep(delay).await;
+        delay *= 2;
     }
-    Err(RunError::Transient(format!(
-        "the update of {key} was sent but could not be recorded; Redis unavailable"
-    )))
+    unreachable!("the last round returns")
+}
+
+/// Journal a write that follows a send. Once the relay has taken a batch, this write is what
+/// stands between us and a resend, so a short Redis outage (a restart, a failover) is ridden out.
+async fn record_persistently(
+    attempt: &Attempt<'_>,
+    write: MeetingWrite,
+) -> Result<JournalEntry, RunError> {
+    let mut delay = Duration::from_millis(100);
+    let mut last = None;
+    for _ in 0..12 {
+        match attempt.record(write.clone()).await {
+            Ok(entry) => return Ok(entry),
+            Err(RunError::Store(e)) => {
+                tracing::warn!(error = %e, meeting = %write.key, "recording a sent update failed; retrying");
+                last = Some(e);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(RunError::Store(last.expect("the loop ran")))
 }
 
 /// Recompute the status counters and per-meeting list from the journal, so they stay exact across
-/// resumes and retries (M2).
+/// resumes and retries (M2). A saved meeting whose update is owed counts as failed, never as
+/// migrated.
 pub fn tally(status: &mut MigrationStatus, journal: &HashMap<String, JournalEntry>) {
     let mut meetings: Vec<MeetingOutcome> = journal
         .iter()
@@ -578,13 +911,11 @@ pub fn tally(status: &mut MigrationStatus, journal: &HashMap<String, JournalEntr
                 MeetingStage::Unchanged => MeetingOutcomeKind::Unchanged,
                 MeetingStage::Sent => MeetingOutcomeKind::Updated,
                 MeetingStage::Failed => MeetingOutcomeKind::Failed,
-                // Saved but not yet sent: still in progress; counted as failed only if the attempt ends here.
                 MeetingStage::Saving | MeetingStage::Saved => MeetingOutcomeKind::Failed,
             };
             let reason = match e.stage {
-                MeetingStage::Saving | MeetingStage::Saved => {
-                    "saved; update not sent yet".to_string()
-                }
+                MeetingStage::Saving => "saved; update pending".to_string(),
+                MeetingStage::Saved if e.reason.is_empty() => "saved; update pending".to_string(),
                 _ => e.reason.clone(),
             };
             MeetingOutcome {
@@ -604,9 +935,10 @@ pub fn tally(status: &mut MigrationStatus, journal: &HashMap<String, JournalEntr
         count(MeetingOutcomeKind::Updated) + count(MeetingOutcomeKind::Unchanged);
     status.failed_meeting = count(MeetingOutcomeKind::Failed);
     status.total_meeting = status.succeeded_meeting + status.failed_meeting;
+    // Updates that reached every attendee (the server's own scheduling counts: it sent them).
     status.invites_update = journal
         .values()
-        .filter(|e| e.stage == MeetingStage::Sent && e.message_id.is_some())
+        .filter(|e| e.stage == MeetingStage::Sent && e.undelivered == 0 && e.message_id.is_some())
         .count() as u32;
     status.meetings = meetings;
 }
@@ -626,4 +958,80 @@ pub fn summary_message(status: &MigrationStatus) -> String {
         status.failed_meeting,
         skipped
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal_of(entries: &[(&str, MeetingStage, u32)]) -> HashMap<String, JournalEntry> {
+        entries
+            .iter()
+            .map(|(href, stage, undelivered)| {
+                let mut e = entry(*stage, "u", "s", "r");
+                e.message_id = Some("m".into());
+                e.undelivered = *undelivered;
+                (href.to_string(), e)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_saved_meeting_whose_update_is_owed_is_never_counted_migrated() {
+        let journal = journal_of(&[
+            ("a", MeetingStage::Sent, 0),
+            ("b", MeetingStage::Saved, 3),
+            ("c", MeetingStage::Failed, 1),
+        ]);
+        let req = MigrationRequest::new(
+            "t",
+            "o@x",
+            Default::default(),
+            Default::default(),
+            mms_core::Trigger::Manual,
+        );
+        let mut status = MigrationStatus::pending(&req, "", Utc::now());
+        tally(&mut status, &journal);
+        assert_eq!(status.succeeded_meeting, 1);
+        assert_eq!(status.failed_meeting, 2);
+        assert_eq!(status.invites_update, 1);
+        assert!(matches!(
+            owed_at_the_end(&journal),
+            Err(RunError::UpdatesOwed {
+                transient: true,
+                ..
+            })
+        ));
+        let refused_only =
+            journal_of(&[("a", MeetingStage::Sent, 0), ("c", MeetingStage::Failed, 1)]);
+        assert!(matches!(
+            owed_at_the_end(&refused_only),
+            Err(RunError::UpdatesOwed {
+                transient: false,
+                ..
+            })
+        ));
+        assert!(owed_at_the_end(&journal_of(&[("a", MeetingStage::Sent, 0)])).is_ok());
+    }
+
+    #[test]
+    fn owed_comes_from_this_journal_or_the_users_pending_updates() {
+        let saved = entry(MeetingStage::Saved, "u", "s", "");
+        assert!(owed_update(Some(&saved), None).is_some());
+        let sent = entry(MeetingStage::Sent, "u", "s", "");
+        assert!(owed_update(Some(&sent), None).is_none());
+        let pending = PendingUpdate {
+            uid: "u".into(),
+            sequence: 4,
+            correlation_id: "c".into(),
+            saved_at: Utc::now(),
+            message_ids_sent: Vec::new(),
+            owed: BTreeMap::new(),
+        };
+        assert_eq!(
+            owed_update(None, Some(&pending)),
+            Some(OwedUpdate { saved_sequence: 4 })
+        );
+        assert_eq!(owed_update(None, None), None);
+    }
 }

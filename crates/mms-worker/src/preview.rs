@@ -11,11 +11,13 @@ use mms_core::preview::{
     Preview, PreviewError, PreviewItem, PreviewOutcome, Previewer, PREVIEW_ITEM_CAP,
 };
 use mms_core::{
-    Bridge, MailboxError, MailboxItem, MeetingServiceError, MintRequest, SourceMeetingType,
-    TargetMeetingType, UserProfile,
+    Bridge, MailboxError, MailboxItem, MintRequest, SourceMeetingType, TargetMeetingType,
+    UserProfile,
 };
-use mms_ical::Selected;
+use mms_store::journal::PendingUpdate;
+use std::collections::BTreeMap;
 
+use crate::decide::{self, Action, AfterMint, AfterSelect, Notifier, OwedUpdate};
 use crate::Services;
 
 /// Previews migrations against the mailbox and meeting service a worker would use.
@@ -40,36 +42,39 @@ impl MailboxPreviewer {
         self
     }
 
-    /// What the pipeline would do to one resource.
+    /// What the pipeline would do to one resource: the same decisions ([`crate::decide`]) on the
+    /// same facts, with nothing written.
     async fn preview_meeting(
         &self,
-        organizer: &UserProfile,
-        bridge: Option<&Bridge>,
-        source: SourceMeetingType,
-        target: TargetMeetingType,
+        context: &PreviewContext<'_>,
         item: MailboxItem,
-        now: DateTime<Utc>,
     ) -> Result<PreviewItem, PreviewError> {
         let href = item.href;
-        let selection = match mms_ical::select(&item.ics, &organizer.upn, source, now) {
-            Ok(Selected::Migrate(selection)) => selection,
-            Ok(Selected::Skip(skip)) => {
+        let organizer = context.organizer;
+        let selected = mms_ical::select(&item.ics, &organizer.upn, context.source, context.now);
+        let selection = match decide::after_select(selected) {
+            AfterSelect::Mint(selection) => selection,
+            AfterSelect::Skip {
+                uid,
+                summary,
+                reason,
+            } => {
                 return Ok(PreviewItem {
                     href,
-                    uid: skip.uid.unwrap_or_default(),
-                    summary: skip.summary,
+                    uid,
+                    summary,
                     outcome: PreviewOutcome::Skipped,
-                    reason: skip.reason.to_string(),
+                    reason,
                     new_block: None,
                 })
             }
-            Err(e) => {
+            AfterSelect::Fail { reason } => {
                 return Ok(PreviewItem {
                     href,
                     uid: String::new(),
                     summary: String::new(),
                     outcome: PreviewOutcome::Failed,
-                    reason: format!("unreadable iCalendar: {e}"),
+                    reason,
                     new_block: None,
                 })
             }
@@ -82,42 +87,67 @@ impl MailboxPreviewer {
             reason,
             new_block,
         };
-        let kind = target.kind_for(selection.kind);
+        let kind = context.target.kind_for(selection.kind);
         let mint = MintRequest {
             organizer,
-            bridge,
+            bridge: context.bridge,
             kind,
             meeting_uid: &selection.uid,
         };
-        let coords = match self.services.meetings.mint(&mint).await {
-            Ok(coords) => coords,
-            Err(MeetingServiceError::Unavailable(m)) => {
-                return Err(PreviewError::Unavailable(format!(
-                    "the meeting platform is unavailable: {m}"
-                )))
+        let coords = match decide::after_mint(self.services.meetings.mint(&mint).await) {
+            AfterMint::Rewrite(coords) => coords,
+            AfterMint::Fail { reason } => {
+                return Ok(item_with(PreviewOutcome::Failed, reason, None))
             }
-            Err(refused @ MeetingServiceError::Refused(_)) => {
-                return Ok(item_with(PreviewOutcome::Failed, refused.to_string(), None))
-            }
+            AfterMint::Unavailable { reason } => return Err(PreviewError::Unavailable(reason)),
         };
-        Ok(match mms_ical::rewrite(&item.ics, &coords, now) {
-            Ok(rewritten) if rewritten.changed => item_with(
-                PreviewOutcome::WouldUpdate,
-                format!(
-                    "the {kind:?} block would be replaced (SEQUENCE {}) and the update sent to the attendees",
-                    rewritten.sequence
+        let rewritten = mms_ical::rewrite(&item.ics, &coords, context.now);
+        let owed = context.pending.get(&href).map(|p| OwedUpdate {
+            saved_sequence: p.sequence,
+        });
+        let notified_by = |notifier| match notifier {
+            Notifier::Mms => "the update sent to the attendees",
+            Notifier::Server => "the mailbox server would send the update (RFC 6638)",
+        };
+        Ok(
+            match decide::after_rewrite(rewritten.as_ref(), owed, context.notifier) {
+                Action::Fail { reason } => item_with(PreviewOutcome::Failed, reason, None),
+                Action::Unchanged | Action::OwedButSuperseded { .. } => item_with(
+                    PreviewOutcome::Unchanged,
+                    "already carries the target coordinates".into(),
+                    None,
                 ),
-                // The rewrite puts exactly this text into DESCRIPTION (mms_ical::render).
-                Some(mms_ical::render::text_block(&coords)),
-            ),
-            Ok(_) => item_with(
-                PreviewOutcome::Unchanged,
-                "already carries the target coordinates".into(),
-                None,
-            ),
-            Err(e) => item_with(PreviewOutcome::Failed, format!("cannot rewrite: {e}"), None),
-        })
+                Action::SaveAndNotify { sequence, notifier } => item_with(
+                    PreviewOutcome::WouldUpdate,
+                    format!(
+                        "the {kind:?} block would be replaced (SEQUENCE {sequence}) and {}",
+                        notified_by(notifier)
+                    ),
+                    // The rewrite puts exactly this text into DESCRIPTION (mms_ical::render).
+                    Some(mms_ical::render::text_block(&coords)),
+                ),
+                Action::NotifyOwed { sequence, notifier } => item_with(
+                    PreviewOutcome::WouldUpdate,
+                    format!(
+                        "already rewritten (SEQUENCE {sequence}) by an earlier migration whose update did not reach every attendee: {}",
+                        notified_by(notifier)
+                    ),
+                    None,
+                ),
+            },
+        )
     }
+}
+
+/// The facts a preview decides on, fixed for the whole mailbox.
+struct PreviewContext<'a> {
+    organizer: &'a UserProfile,
+    bridge: Option<&'a Bridge>,
+    source: SourceMeetingType,
+    target: TargetMeetingType,
+    now: DateTime<Utc>,
+    notifier: Notifier,
+    pending: BTreeMap<String, PendingUpdate>,
 }
 
 fn mailbox_error(e: MailboxError) -> PreviewError {
@@ -137,6 +167,19 @@ impl Previewer for MailboxPreviewer {
         target: TargetMeetingType,
     ) -> Result<Preview, PreviewError> {
         let services = &self.services;
+        // The same tenant boundary as the migration (mms_store::domains): a preview reads the
+        // mailbox too, so it must not read one of another tenant's users.
+        let owned = services
+            .store
+            .owns_upn(&organizer.tenant, &organizer.upn)
+            .await
+            .map_err(|e| PreviewError::Unavailable(format!("the Redis store failed: {e}")))?;
+        if !owned {
+            return Err(PreviewError::Mailbox(format!(
+                "tenant {} does not own the mail domain of {}: the operator assigns a tenant its domains (mmsctl set-tenant-domains)",
+                organizer.tenant, organizer.upn
+            )));
+        }
         let bridge = match &organizer.audio.bridge {
             Some(id) => services
                 .store
@@ -145,24 +188,60 @@ impl Previewer for MailboxPreviewer {
                 .map_err(|e| PreviewError::Unavailable(format!("the Redis store failed: {e}")))?,
             None => None,
         };
-        let now = Utc::now();
+        let store_error = |e: mms_store::StoreError| {
+            PreviewError::Unavailable(format!("the Redis store failed: {e}"))
+        };
+        let context = PreviewContext {
+            organizer,
+            bridge: bridge.as_ref(),
+            source,
+            target,
+            now: Utc::now(),
+            notifier: if services
+                .mailbox
+                .server_sends_updates(&organizer.upn)
+                .await
+                .map_err(mailbox_error)?
+            {
+                Notifier::Server
+            } else {
+                Notifier::Mms
+            },
+            pending: services
+                .store
+                .pending_updates(&organizer.tenant, &organizer.upn)
+                .await
+                .map_err(store_error)?,
+        };
         let page_size = services.config.concurrency.search_page_size;
         let mut found = Preview::default();
         let mut cursor = None;
         loop {
             let page = services
                 .mailbox
-                .search(&organizer.upn, now, cursor.take(), page_size)
+                .search(&organizer.upn, context.now, cursor.take(), page_size)
                 .await
                 .map_err(mailbox_error)?;
+            for bad in page.unreadable {
+                if found.items.len() == self.limit {
+                    found.capped = true;
+                    return Ok(found);
+                }
+                found.items.push(PreviewItem {
+                    href: bad.href,
+                    uid: String::new(),
+                    summary: String::new(),
+                    outcome: PreviewOutcome::Failed,
+                    reason: bad.problem.to_string(),
+                    new_block: None,
+                });
+            }
             for item in page.items {
                 if found.items.len() == self.limit {
                     found.capped = true;
                     return Ok(found);
                 }
-                let previewed = self
-                    .preview_meeting(organizer, bridge.as_ref(), source, target, item, now)
-                    .await?;
+                let previewed = self.preview_meeting(&context, item).await?;
                 found.items.push(previewed);
             }
             match page.next {

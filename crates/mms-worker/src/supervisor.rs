@@ -194,17 +194,24 @@ async fn hold(state: &SupervisorState, delivery: &Delivery) {
             status.held_reason = Some(reason.clone());
             status.last_message = reason.clone();
             status.modified_date = Utc::now();
-            let _ = store.put_status_unfenced(&status).await;
-            migration::history(
-                &state.services,
-                req,
-                mms_store::history::HistoryEventKind::Held,
-                &reason,
-            )
-            .await;
+            match store.put_status_unfenced(&status).await {
+                Ok(()) => {
+                    // Counted once, when the request is first held, not on every recheck.
+                    metrics::counter!(crate::telemetry::MIGRATIONS_TOTAL, "outcome" => "held")
+                        .increment(1);
+                    tracing::info!(reason = %reason, "migration held");
+                    migration::history(
+                        &state.services,
+                        req,
+                        mms_store::history::HistoryEventKind::Held,
+                        &reason,
+                    )
+                    .await;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not mark the request held"),
+            }
         }
     }
-    metrics::counter!(crate::telemetry::MIGRATIONS_TOTAL, "outcome" => "held").increment(1);
     let recheck_ms = state.services.config.queue.hold_recheck_ms as i64;
     requeue(state, delivery, Utc::now().timestamp_millis() + recheck_ms).await;
 }
@@ -277,7 +284,11 @@ async fn child_died(state: &SupervisorState, delivery: &Delivery, reason: &str) 
         requeue(state, delivery, Utc::now().timestamp_millis() + 1_000).await;
         return;
     };
-    match state.retry.after_failure(status.retry_count, Utc::now()) {
+    status.modified_date = Utc::now();
+    // The entry is acked or requeued only once the status row says so: a row left InProgress
+    // (the write refused under a live lease, or Redis gone) keeps its entry pending, and a later
+    // claim settles it, so the row and the queue never disagree.
+    let settled = match state.retry.after_failure(status.retry_count, Utc::now()) {
         RetryDecision::RetryAt { retry, at } => {
             status.state = MigrationState::Pending;
             status.retry_count = retry;
@@ -286,18 +297,26 @@ async fn child_died(state: &SupervisorState, delivery: &Delivery, reason: &str) 
                 state.retry.max_retries,
                 at.to_rfc3339()
             );
-            let _ = store.put_status_unfenced(&status).await;
-            requeue(state, delivery, at.timestamp_millis()).await;
+            match store.put_status_unfenced(&status).await {
+                Ok(()) => store.requeue_at(delivery, at.timestamp_millis()).await,
+                Err(e) => Err(e),
+            }
         }
         RetryDecision::GiveUp => {
             status.state = MigrationState::Failed;
             status.last_message =
                 format!("Failed after {} retries: {reason}", state.retry.max_retries);
-            let _ = store.put_status_unfenced(&status).await;
-            let _ = store.ack(delivery).await;
+            match store.put_status_unfenced(&status).await {
+                Ok(()) => store.ack(delivery).await,
+                Err(e) => Err(e),
+            }
         }
+    };
+    if let Err(e) = settled {
+        tracing::warn!(error = %e, "a failed migration actor could not be settled; its entry stays pending and is claimed again");
+        return;
     }
-    status.modified_date = Utc::now();
+    tracing::warn!(reason = %reason, state = ?status.state, "migration actor died; attempt counted");
     migration::history(
         &state.services,
         req,

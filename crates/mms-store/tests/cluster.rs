@@ -148,6 +148,7 @@ async fn leases_and_fenced_writes_on_a_cluster() {
         uid: "uid-1".into(),
         summary: "Sync".into(),
         recipients: 1,
+        undelivered: 0,
     };
     store
         .record_sent(&second, &req.correlation_id, "uid-1.ics", &entry)

@@ -28,6 +28,7 @@ fn entry(stage: MeetingStage, uid: &str) -> JournalEntry {
         uid: uid.into(),
         summary: format!("Meeting {uid}"),
         recipients: 3,
+        undelivered: 0,
     }
 }
 
@@ -38,6 +39,11 @@ fn pending(uid: &str, correlation: &str) -> PendingUpdate {
         correlation_id: correlation.into(),
         saved_at: Utc::now(),
         message_ids_sent: vec![format!("<{uid}.2.b1@acme.test>")],
+        owed: [(
+            format!("<{uid}.2.b2@acme.test>"),
+            vec!["late@fabrikam.test".to_string()],
+        )]
+        .into(),
     }
 }
 

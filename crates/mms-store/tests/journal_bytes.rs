@@ -54,6 +54,7 @@ fn meeting(i: usize) -> (String, JournalEntry, MeetingOutcome) {
         uid: uid.clone(),
         summary: format!("Weekly project sync {i}"),
         recipients: 5,
+        undelivered: 0,
     };
     let outcome = MeetingOutcome {
         uid,

@@ -19,6 +19,7 @@ fn sent_entry(message_id: &str) -> JournalEntry {
         uid: "uid-1".into(),
         summary: "Weekly sync".into(),
         recipients: 2,
+        undelivered: 0,
     }
 }
 
@@ -163,6 +164,7 @@ async fn record_sent_makes_was_sent_true() {
         uid: "uid-1".into(),
         summary: "Weekly sync".into(),
         recipients: 0,
+        undelivered: 0,
     };
     store
         .record_meeting(&lease, "c1", "uid-1", &saved)

@@ -40,6 +40,7 @@ fn skipped() -> JournalEntry {
         uid: "m".into(),
         summary: "m".into(),
         recipients: 0,
+        undelivered: 0,
     }
 }
 

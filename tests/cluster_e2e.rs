@@ -65,8 +65,11 @@ async fn three_tenants_of_five_users_migrate_with_two_worker_processes() {
             assert_eq!(status.succeeded_meeting as usize, migrating.len());
             assert_eq!(status.failed_meeting, 0);
             assert_eq!(status.invites_update as usize, migrating.len());
-            let skipped: Vec<_> = status
-                .meetings
+            let outcomes = store
+                .meeting_outcomes(&status.tenant, &status.correlation_id)
+                .await
+                .unwrap();
+            let skipped: Vec<_> = outcomes
                 .iter()
                 .filter(|m| m.outcome == MeetingOutcomeKind::Skipped)
                 .collect();

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use mms_core::{MeetingOutcome, MeetingOutcomeKind};
 use redis::{AsyncCommands, Script, ScriptInvocation};
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +104,35 @@ pub struct JournalEntry {
     /// any is never counted as migrated.
     #[serde(default)]
     pub undelivered: u32,
+}
+
+impl JournalEntry {
+    /// The meeting's outcome as the status shows it (M2). A meeting saved whose update has not
+    /// reached every attendee is `Failed`, never migrated: its reason says what is pending.
+    pub fn outcome(&self, href: &str) -> MeetingOutcome {
+        let outcome = match self.stage {
+            MeetingStage::Skipped => MeetingOutcomeKind::Skipped,
+            MeetingStage::Unchanged => MeetingOutcomeKind::Unchanged,
+            MeetingStage::Sent => MeetingOutcomeKind::Updated,
+            MeetingStage::Failed | MeetingStage::Saving | MeetingStage::Saved => {
+                MeetingOutcomeKind::Failed
+            }
+        };
+        let reason = match self.stage {
+            MeetingStage::Saving => "saved; update pending".to_string(),
+            MeetingStage::Saved if self.reason.is_empty() => "saved; update pending".to_string(),
+            _ => self.reason.clone(),
+        };
+        MeetingOutcome {
+            uid: self.uid.clone(),
+            href: href.to_string(),
+            summary: self.summary.clone(),
+            outcome,
+            reason,
+            sequence: Some(self.sequence),
+            recipients: self.recipients,
+        }
+    }
 }
 
 /// A meeting saved with its new coordinates whose update has not reached every attendee yet.
@@ -422,6 +452,24 @@ impl Store {
         let write = EncodedWrite::new(meeting_key, entry, &PendingChange::Clear, &sent)?;
         self.run_record_meetings(lease, correlation, vec![write])
             .await
+    }
+
+    /// Every meeting's outcome of one migration, sorted by href: the per-meeting detail of its
+    /// status (status rows no longer carry it). Reads the whole journal: for a very large mailbox
+    /// page with [`Store::journal_page`] instead.
+    pub async fn meeting_outcomes(
+        &self,
+        tenant: &str,
+        correlation: &str,
+    ) -> Result<Vec<MeetingOutcome>, StoreError> {
+        let mut outcomes: Vec<MeetingOutcome> = self
+            .journal(tenant, correlation)
+            .await?
+            .iter()
+            .map(|(href, entry)| entry.outcome(href))
+            .collect();
+        outcomes.sort_by(|a, b| a.href.cmp(&b.href));
+        Ok(outcomes)
     }
 
     /// The whole journal of one migration: meeting key -> what was done to it. For a large

@@ -905,29 +905,7 @@ async fn record_persistently(
 pub fn tally(status: &mut MigrationStatus, journal: &HashMap<String, JournalEntry>) {
     let mut meetings: Vec<MeetingOutcome> = journal
         .iter()
-        .map(|(href, e)| {
-            let outcome = match e.stage {
-                MeetingStage::Skipped => MeetingOutcomeKind::Skipped,
-                MeetingStage::Unchanged => MeetingOutcomeKind::Unchanged,
-                MeetingStage::Sent => MeetingOutcomeKind::Updated,
-                MeetingStage::Failed => MeetingOutcomeKind::Failed,
-                MeetingStage::Saving | MeetingStage::Saved => MeetingOutcomeKind::Failed,
-            };
-            let reason = match e.stage {
-                MeetingStage::Saving => "saved; update pending".to_string(),
-                MeetingStage::Saved if e.reason.is_empty() => "saved; update pending".to_string(),
-                _ => e.reason.clone(),
-            };
-            MeetingOutcome {
-                uid: e.uid.clone(),
-                href: href.clone(),
-                summary: e.summary.clone(),
-                outcome,
-                reason,
-                sequence: Some(e.sequence),
-                recipients: e.recipients,
-            }
-        })
+        .map(|(href, entry)| entry.outcome(href))
         .collect();
     meetings.sort_by(|a, b| a.href.cmp(&b.href));
     let count = |k: MeetingOutcomeKind| meetings.iter().filter(|m| m.outcome == k).count() as u32;

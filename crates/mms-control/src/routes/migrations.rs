@@ -442,12 +442,19 @@ pub async fn get_one(
     Path((tenant, correlation_id)): Path<(String, String)>,
 ) -> ApiResult<Json<MigrationStatus>> {
     let settings = tenant_settings(&state, &caller, &tenant).await?;
-    state
+    let mut status = state
         .store
         .status(&settings.tenant, &correlation_id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::unknown_migration(&settings.tenant, &correlation_id))
+        .ok_or_else(|| ApiError::unknown_migration(&settings.tenant, &correlation_id))?;
+    // The row carries counters only; each meeting's outcome lives in the journal.
+    if status.meetings.is_empty() {
+        status.meetings = state
+            .store
+            .meeting_outcomes(&settings.tenant, &correlation_id)
+            .await?;
+    }
+    Ok(Json(status))
 }
 
 /// `Get-CsMeetingMigrationTransactionHistory -Identity` (M2): every trigger, request, retry and

@@ -195,7 +195,10 @@ async fn an_admin_drives_a_whole_migration_with_mmsctl_alone() {
     mms.ready().await;
 
     // Tenant, bridge (three numbers), users from a CSV file: all on the bridge, audio on.
-    assert_eq!(mms.json(&["create-tenant"])["Tenant"], TENANT);
+    assert_eq!(
+        mms.json(&["create-tenant", "--domain", "acme.example"])["Tenant"],
+        TENANT
+    );
     let bridge = mms.json(&[
         "set-bridge",
         "--id",
@@ -462,6 +465,8 @@ async fn an_admin_session_with_mmsctl_alone() {
     // A tenant with both switches given: migrations on, automatic T2 migrations off (M3, M4).
     let created = mms.json(&[
         "create-tenant",
+        "--domain",
+        "acme.example",
         "--meeting-migration-enabled",
         "true",
         "--automatically-migrate-user-meetings",

@@ -39,7 +39,8 @@ use tower_http::trace::TraceLayer;
 use preview::Previewer;
 
 use routes::{
-    admin, config, directory, events as event_routes, health, jobs as job_routes, migrations,
+    admin, config, directory, domains, events as event_routes, health, jobs as job_routes,
+    migrations,
 };
 
 /// What every handler shares: the store, the process configuration and, when the process can
@@ -126,6 +127,14 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/v1/tokens",
             post(admin::create_token).get(admin::list_tokens),
+        )
+        .route(
+            "/v1/tenants/{tenant}/domains",
+            get(domains::list).put(domains::assign),
+        )
+        .route(
+            "/v1/tenants/{tenant}/domains/{domain}",
+            delete(domains::release),
         )
         .route("/v1/tokens/{id}", delete(admin::revoke_token))
         .route(

@@ -99,6 +99,97 @@ async fn a_tenant_admin_sees_and_triggers_only_its_own_tenant() {
     );
 }
 
+/// Issue 7.5, the exact sequence: with tenant A's token, PUT a user record with tenant B's UPN
+/// into A's directory, then preview and start a migration of it. Both are refused (403
+/// `domain_not_owned`), nothing is queued, and A cannot give itself B's domain: only the operator
+/// assigns domains, and a domain has one owner. (The worker refuses the same again:
+/// `tests/attendee_updates.rs`.)
+#[tokio::test]
+async fn another_tenants_upn_in_my_directory_reaches_no_mailbox() {
+    let api = Api::start(1 << 20).await;
+    tenant_with_user(&api, "alpha").await;
+    tenant_with_user(&api, "beta").await;
+    let alpha = api.admin_token("alpha").await;
+    let (status, reply) = api
+        .call(
+            "PUT",
+            "/v1/tenants/alpha/users/ada@beta.com",
+            Some(&alpha),
+            Some(json!({"SipAddress": "ada.b@x.com", "AudioEnabled": "false"})),
+        )
+        .await;
+    assert_eq!(status, 200, "a directory record is only a record: {reply}");
+    for path in [
+        "/v1/tenants/alpha/migrations:preview",
+        "/v1/tenants/alpha/migrations",
+    ] {
+        let (status, reply) = api
+            .call(
+                "POST",
+                path,
+                Some(&alpha),
+                Some(json!({"Identity": "ada@beta.com"})),
+            )
+            .await;
+        assert_eq!(
+            (status, reply["Code"].as_str()),
+            (403, Some("domain_not_owned")),
+            "{path}: {reply}"
+        );
+        assert!(
+            reply["Message"].as_str().unwrap().contains("alpha.com"),
+            "names the tenant's own domains: {reply}"
+        );
+    }
+    assert!(
+        api.store
+            .user_statuses("alpha", "ada@beta.com")
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing queued"
+    );
+    // A tenant admin cannot assign domains; the operator cannot give one domain to two tenants.
+    let (status, _) = api
+        .call(
+            "PUT",
+            "/v1/tenants/alpha/domains",
+            Some(&alpha),
+            Some(json!({"Domains": ["beta.com"]})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, reply) = api
+        .op(
+            "PUT",
+            "/v1/tenants/alpha/domains",
+            Some(json!({"Domains": ["beta.com"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (409, Some("domain_taken")),
+        "{reply}"
+    );
+    let (status, reply) = api
+        .call("GET", "/v1/tenants/alpha/domains", Some(&alpha), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["Domains"], json!(["alpha.com"]));
+    let (status, reply) = api
+        .op(
+            "POST",
+            "/v1/tenants",
+            Some(json!({"Tenant": "gamma", "Domains": ["beta.com"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (409, Some("domain_taken")),
+        "{reply}"
+    );
+}
+
 #[tokio::test]
 async fn tokens_are_stored_hashed_never_in_clear() {
     let api = Api::start(1 << 20).await;
@@ -382,6 +473,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants"),
+    ("get", "/v1/tenants/{tenant}/domains"),
+    ("get", "/v1/tenants/{tenant}/jobs"),
+    ("get", "/v1/tenants/{tenant}/jobs/{id}"),
+    ("put", "/v1/tenants/{tenant}/domains"),
+    ("delete", "/v1/tenants/{tenant}/domains/{domain}"),
     ("post", "/v1/tokens"),
     ("get", "/v1/tokens"),
     ("delete", "/v1/tokens/{id}"),

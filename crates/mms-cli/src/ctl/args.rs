@@ -129,6 +129,14 @@ pub enum Command {
         /// Set-CsOnlineDialInConferencingTenantSettings -AutomaticallyMigrateUserMeetings.
         #[arg(long, action = clap::ArgAction::Set)]
         automatically_migrate_user_meetings: Option<bool>,
+        /// A verified mail domain of the tenant (repeatable): only its users can be migrated.
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+    },
+    /// Give --tenant more verified mail domains (operator token); a domain has one owner.
+    SetTenantDomains {
+        #[arg(long = "domain", required = true)]
+        domains: Vec<String>,
     },
     /// The tenants this token may see (all for the operator).
     ListTenants,

@@ -151,14 +151,17 @@ async fn execute(cli: MmsCtl) -> Result<ExitCode, Failure> {
         Command::CreateTenant {
             meeting_migration_enabled,
             automatically_migrate_user_meetings,
+            domains,
         } => {
             tenants::create(
                 &ctx,
                 meeting_migration_enabled,
                 automatically_migrate_user_meetings,
+                domains,
             )
             .await?
         }
+        Command::SetTenantDomains { domains } => tenants::set_domains(&ctx, domains).await?,
         Command::ListTenants => tenants::list(&ctx).await?,
         Command::CreateToken => tenants::create_token(&ctx).await?,
         Command::ListTokens => tenants::list_tokens(&ctx).await?,

@@ -52,16 +52,28 @@ pub async fn create(
     ctx: &Ctx,
     meeting_migration_enabled: Option<bool>,
     automatically_migrate_user_meetings: Option<bool>,
+    domains: Vec<String>,
 ) -> Result<Shown, Failure> {
     let body = CreateTenant {
         tenant: ctx.tenant()?.to_string(),
         meeting_migration_enabled,
         automatically_migrate_user_meetings,
+        domains,
     };
     Shown::reply(
         ctx.client
             .send_json(Method::POST, "/v1/tenants", &body)
             .await?,
+        View::Fields,
+    )
+}
+
+/// `set-tenant-domains` (operator): give the tenant more verified mail domains.
+pub async fn set_domains(ctx: &Ctx, domains: Vec<String>) -> Result<Shown, Failure> {
+    let path = ctx.tenant_path("/domains")?;
+    let body = mms_control::routes::domains::AssignDomains { domains };
+    Shown::reply(
+        ctx.client.send_json(Method::PUT, &path, &body).await?,
         View::Fields,
     )
 }

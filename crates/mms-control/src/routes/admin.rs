@@ -22,6 +22,10 @@ pub struct CreateTenant {
     pub meeting_migration_enabled: Option<bool>,
     #[serde(default)]
     pub automatically_migrate_user_meetings: Option<bool>,
+    /// The tenant's verified mail domains: only users in these can be migrated (see
+    /// `PUT /v1/tenants/{tenant}/domains`). Each domain has one owner.
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
 /// `POST /v1/tokens`: mint a tenant-admin token.
@@ -89,9 +93,19 @@ pub async fn create_tenant(
     settings.meeting_migration_enabled = body.meeting_migration_enabled.unwrap_or(true);
     settings.automatically_migrate_user_meetings =
         body.automatically_migrate_user_meetings.unwrap_or(true);
+    let domains = crate::routes::domains::parse_domains(&body.domains)?;
+    for domain in &domains {
+        if let Some(owner) = state.store.domain_owner(domain).await? {
+            return Err(ApiError::conflict(
+                "domain_taken",
+                format!("mail domain {domain} belongs to another tenant ({owner}): a domain has one owner"),
+            ));
+        }
+    }
     if !state.store.create_tenant(&settings).await? {
         return Err(ApiError::conflict("tenant_exists", format!("tenant {tenant:?} already exists: change its switches with PUT /v1/tenants/{tenant}/configuration/...")));
     }
+    crate::routes::domains::claim(&state, &tenant, &domains).await?;
     Ok((StatusCode::CREATED, Json(settings)))
 }
 

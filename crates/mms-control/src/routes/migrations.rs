@@ -272,6 +272,7 @@ pub async fn start(
     let settings = tenant_settings(&state, &caller, &tenant).await?;
     let (source, target) = meeting_types(&body)?;
     let user = resolve_identity(&state, &settings.tenant, &body.identity).await?;
+    crate::routes::domains::require_owned(&state, &settings.tenant, &user.upn).await?;
     let verdict = rules::decide_manual(&user, &settings, source, target);
     let outcome = carry_out(
         &state.store,
@@ -311,6 +312,7 @@ pub async fn preview(
     let settings = tenant_settings(&state, &caller, &tenant).await?;
     let (source, target) = meeting_types(&body)?;
     let user = resolve_identity(&state, &settings.tenant, &body.identity).await?;
+    crate::routes::domains::require_owned(&state, &settings.tenant, &user.upn).await?;
     if let VerdictKind::Refused { exclusion, message } =
         rules::decide_manual(&user, &settings, source, target).kind
     {

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod config;
 pub mod directory;
+pub mod domains;
 pub mod events;
 pub mod health;
 pub mod jobs;

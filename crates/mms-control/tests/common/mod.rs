@@ -83,8 +83,10 @@ impl Api {
 
     /// Create a tenant with the two switches.
     pub async fn tenant(&self, tenant: &str, migration_enabled: bool, auto_dialin: bool) {
+        // The tests' users of tenant `t` live in `t.com`, which the tenant owns.
         let body = json!({"Tenant": tenant, "MeetingMigrationEnabled": migration_enabled,
-                          "AutomaticallyMigrateUserMeetings": auto_dialin});
+                          "AutomaticallyMigrateUserMeetings": auto_dialin,
+                          "Domains": [format!("{tenant}.com")]});
         let (status, reply) = self.op("POST", "/v1/tenants", Some(body)).await;
         assert_eq!(status, 201, "{reply}");
     }

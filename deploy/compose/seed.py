@@ -93,11 +93,13 @@ def invitation(uid, organizer, attendee, start, summary, block):
 
 def main():
     wait_for(f"{API}/readyz", "the MMS API")
-    status, _ = api("POST", "/v1/tenants", {"Tenant": TENANT}, ok=(201, 409))
+    # The demo tenant owns its users' mail domain: MMS migrates only users in a tenant's domains.
+    status, _ = api("POST", "/v1/tenants", {"Tenant": TENANT, "Domains": ["demo.example"]},
+                    ok=(201, 409))
     print(f"tenant {TENANT}: {'created' if status == 201 else 'exists'}")
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     for n, upn in enumerate(USERS):
-        api("PUT", f"/v1/tenants/{TENANT}/users/{upn}", {"SipAddress": upn})
+        api("PUT", f"/v1/tenants/{TENANT}/users/{upn}", {"SipAddress": upn, "AudioEnabled": "false"})
         # Radicale (no authentication) takes the Basic user name as who is asking; a user may
         # create their own principal and calendar. 405: it exists already.
         dav = {"Authorization": "Basic " + base64.b64encode(f"{upn}:demo".encode()).decode()}

@@ -985,8 +985,18 @@ impl Store {
     /// Queue depth of every tenant with work: ready (stream lag), pending (delivered, not
     /// acked), delayed. A tenant missing from the answer has none of the three.
     pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
+        let active = self.active_tenants().await?;
+        self.queue_depth_of(active).await
+    }
+
+    /// The queue depth of each of `tenants`, whether or not it has work now (a tenant without
+    /// any reads as zeros): what the metrics sampler needs to bring a gauge back to 0.
+    pub async fn queue_depth_of(
+        &self,
+        tenants: impl IntoIterator<Item = String>,
+    ) -> Result<Vec<QueueDepth>, StoreError> {
         let mut depths = Vec::new();
-        for tenant in self.active_tenants().await? {
+        for tenant in tenants {
             let stream = self.keys.stream(&tenant);
             let mut conn = self.conn.clone();
             let (length, delayed): (u64, u64) = redis::pipe()

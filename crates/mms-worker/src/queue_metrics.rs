@@ -34,11 +34,20 @@ pub struct TenantQueue {
     pub dead_letters: u64,
 }
 
-/// Read every tenant's queue once.
+/// Read the queues of the tenants with work now (the store's index) once.
 pub async fn read(store: &Store) -> Result<Vec<TenantQueue>, StoreError> {
+    let active = store.active_tenants().await?;
+    read_tenants(store, active).await
+}
+
+/// Read the queues of `tenants` once (zeros for a tenant without work).
+pub async fn read_tenants(
+    store: &Store,
+    tenants: impl IntoIterator<Item = String>,
+) -> Result<Vec<TenantQueue>, StoreError> {
     let now_ms = Utc::now().timestamp_millis();
     let mut queues = Vec::new();
-    for depth in store.queue_depth().await? {
+    for depth in store.queue_depth_of(tenants).await? {
         let stream = store.keys().stream(&depth.tenant);
         let oldest_ms = oldest_undelivered_ms(store, &stream).await?;
         let mut conn = store.connection();
@@ -79,9 +88,10 @@ pub fn spawn_sampler(store: Store, every: Duration) -> JoinHandle<()> {
         let mut failing = false;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        let mut seen = std::collections::BTreeSet::new();
+        for round in 0u64.. {
             tick.tick().await;
-            match read(&store).await {
+            match sample(&store, round, &mut seen).await {
                 Ok(queues) => {
                     if failing {
                         tracing::info!("queue metrics readable again");
@@ -97,6 +107,35 @@ pub fn spawn_sampler(store: Store, every: Duration) -> JoinHandle<()> {
             }
         }
     })
+}
+
+/// Up to this many tenants every sample reads them all (dead letters of a tenant without work
+/// included); beyond it, a sample reads the tenants with work and those seen before (so their
+/// gauges return to 0), and every [`FULL_SWEEP_EVERY`]-th sample reads them all.
+const SAMPLE_ALL_UP_TO: usize = 1_000;
+const FULL_SWEEP_EVERY: u64 = 12;
+
+async fn sample(
+    store: &Store,
+    round: u64,
+    seen: &mut std::collections::BTreeSet<String>,
+) -> Result<Vec<TenantQueue>, StoreError> {
+    let all = store.tenants().await?;
+    let tenants: Vec<String> = if all.len() <= SAMPLE_ALL_UP_TO || round % FULL_SWEEP_EVERY == 0 {
+        all
+    } else {
+        let mut tenants: std::collections::BTreeSet<String> =
+            store.active_tenants().await?.into_iter().collect();
+        tenants.extend(seen.iter().cloned());
+        tenants.into_iter().collect()
+    };
+    let queues = read_tenants(store, tenants).await?;
+    *seen = queues
+        .iter()
+        .filter(|q| q.ready + q.pending + q.delayed + q.dead_letters > 0)
+        .map(|q| q.tenant.clone())
+        .collect();
+    Ok(queues)
 }
 
 /// When the oldest entry not yet delivered to the worker group was added (ms since the epoch),

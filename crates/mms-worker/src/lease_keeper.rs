@@ -45,7 +45,9 @@ impl LeaseKeeper {
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                match store.renew_lease(&lease, ttl_ms).await {
+                let renewed = store.renew_lease(&lease, ttl_ms).await;
+                crate::telemetry::lease_renewed(matches!(renewed, Ok(true)));
+                match renewed {
                     Ok(true) => {
                         confirmed.store(started.elapsed().as_millis() as u64, Ordering::SeqCst);
                         if let Err(e) = store.touch(&delivery, &consumer).await {

@@ -16,7 +16,7 @@ use crate::lease_keeper::LeaseKeeper;
 use crate::pipeline::{self, Attempt, RunError};
 use crate::retry::{RetryDecision, RetryPolicy};
 use crate::supervisor::SupervisorMsg;
-use crate::telemetry::{MIGRATIONS_TOTAL, MIGRATION_SECONDS};
+use crate::telemetry::{self, FailureReason, FailureScope, MigrationOutcome, RetryCause};
 use crate::Services;
 
 /// How an attempt ended, as the supervisor needs to know to ack or requeue the stream entry.
@@ -84,17 +84,19 @@ impl Actor for MigrationActor {
         let outcome = run_attempt(&state.services, &state.delivery, &state.retry)
             .instrument(span)
             .await;
-        metrics::histogram!(MIGRATION_SECONDS).record(started.elapsed().as_secs_f64());
         let label = match &outcome {
-            AttemptOutcome::Final(MigrationState::Succeeded) => "succeeded",
-            AttemptOutcome::Final(_) => "failed",
-            AttemptOutcome::RetryAt { .. } => "retry",
-            AttemptOutcome::LeaseBusy => "lease_busy",
-            AttemptOutcome::LeaseLost => "lease_lost",
-            AttemptOutcome::AlreadyFinal => "duplicate",
-            AttemptOutcome::StoreUnavailable(_) => "store_unavailable",
+            AttemptOutcome::Final(MigrationState::Succeeded) => MigrationOutcome::Succeeded,
+            AttemptOutcome::Final(_) => MigrationOutcome::Failed,
+            AttemptOutcome::RetryAt { .. } => MigrationOutcome::Retry,
+            AttemptOutcome::LeaseBusy => MigrationOutcome::LeaseBusy,
+            AttemptOutcome::LeaseLost => {
+                telemetry::lease_lost();
+                MigrationOutcome::LeaseLost
+            }
+            AttemptOutcome::AlreadyFinal => MigrationOutcome::Duplicate,
+            AttemptOutcome::StoreUnavailable(_) => MigrationOutcome::StoreUnavailable,
         };
-        metrics::counter!(MIGRATIONS_TOTAL, "outcome" => label).increment(1);
+        telemetry::migration_finished(label, started.elapsed());
         state.supervisor.send_message(SupervisorMsg::ChildDone {
             child: myself.get_id(),
             outcome,
@@ -234,7 +236,17 @@ async fn run_under_lease(
             &status.last_message,
         )
         .await;
-        tracing::info!(attempt = status.retry_count + 1, "migration started");
+        if status.retry_count == 0 && delivery.delivery_count <= 1 {
+            telemetry::queue_waited(req.requested_at_ms, Utc::now().timestamp_millis());
+        }
+        tracing::info!(
+            attempt = status.retry_count + 1,
+            trigger = %req.trigger,
+            source = ?req.source,
+            target = ?req.target,
+            worker = %services.worker_name,
+            "migration started"
+        );
         let context = pipeline::MailboxContext {
             organizer: &organizer,
             bridge: bridge.as_ref(),
@@ -265,6 +277,7 @@ async fn run_under_lease(
         }
         Err(RunError::LeaseLost) => return AttemptOutcome::LeaseLost,
         Err(e) if e.is_permanent() => {
+            telemetry::failed(FailureScope::Migration, failure_reason(&e));
             status.state = MigrationState::Failed;
             status.last_message = error_chain(&e);
             AttemptOutcome::Final(MigrationState::Failed)
@@ -273,6 +286,7 @@ async fn run_under_lease(
             let message = error_chain(&e);
             match retry.after_failure(status.retry_count, Utc::now()) {
                 RetryDecision::RetryAt { retry: n, at } => {
+                    telemetry::retry_scheduled(retry_cause(&e));
                     status.state = MigrationState::Pending;
                     status.retry_count = n;
                     status.last_message = format!(
@@ -285,6 +299,8 @@ async fn run_under_lease(
                     }
                 }
                 RetryDecision::GiveUp => {
+                    telemetry::retries_exhausted();
+                    telemetry::failed(FailureScope::Migration, FailureReason::RetriesExhausted);
                     status.state = MigrationState::Failed;
                     status.last_message =
                         format!("Failed after {} retries: {message}", retry.max_retries);
@@ -326,6 +342,30 @@ async fn run_under_lease(
     };
     history(services, req, event, &status.last_message).await;
     outcome
+}
+
+/// The `reason` label of a failed migration (no identity in labels).
+fn failure_reason(e: &RunError) -> FailureReason {
+    match e {
+        RunError::Mailbox(m) if m.is_permanent() => FailureReason::MailboxRefused,
+        RunError::Mailbox(_) => FailureReason::MailboxUnavailable,
+        RunError::Organizer(text) if text.contains("not in the directory") => {
+            FailureReason::UnknownUser
+        }
+        RunError::Organizer(_) => FailureReason::NotMigratable,
+        RunError::Send { .. } | RunError::UpdatesOwed { .. } => FailureReason::SmtpRefused,
+        _ => FailureReason::Internal,
+    }
+}
+
+/// The `cause` label of a scheduled retry.
+fn retry_cause(e: &RunError) -> RetryCause {
+    match e {
+        RunError::Mailbox(_) | RunError::Conflicts(_) => RetryCause::Mailbox,
+        RunError::Send { .. } | RunError::UpdatesOwed { .. } => RetryCause::Smtp,
+        RunError::Store(_) => RetryCause::Store,
+        _ => RetryCause::Internal,
+    }
 }
 
 /// The error and its causes, one after the other: what LastMessage shows an admin.

@@ -38,7 +38,7 @@ use tracing::Instrument;
 
 use crate::decide::{self, Action, AfterMint, AfterSelect, Notifier, OwedUpdate};
 use crate::lease_keeper::LeaseKeeper;
-use crate::telemetry::{StageTimer, MEETINGS_TOTAL};
+use crate::telemetry::{self, FailureReason, FailureScope, SmtpRefusal, StageTimer};
 use crate::Services;
 
 /// How often one meeting may change under us (412) before the attempt gives up and retries later.
@@ -153,13 +153,24 @@ impl Attempt<'_> {
 /// Meetings by outcome, counted where the outcome is journaled, so every path counts exactly once.
 fn count_meeting(stage: MeetingStage) {
     let outcome = match stage {
-        MeetingStage::Skipped => "skipped",
-        MeetingStage::Unchanged => "unchanged",
-        MeetingStage::Sent => "updated",
-        MeetingStage::Failed => "failed",
+        MeetingStage::Skipped => telemetry::MeetingOutcome::Skipped,
+        MeetingStage::Unchanged => telemetry::MeetingOutcome::Unchanged,
+        MeetingStage::Sent => telemetry::MeetingOutcome::Updated,
+        MeetingStage::Failed => telemetry::MeetingOutcome::Failed,
         MeetingStage::Saving | MeetingStage::Saved => return,
     };
-    metrics::counter!(MEETINGS_TOTAL, "outcome" => outcome).increment(1);
+    telemetry::meeting_finished(outcome, None);
+}
+
+/// A meeting failed: logged at warn with its reason, counted by kind (no identity in labels).
+fn meeting_failed(href: &str, entry: &JournalEntry) {
+    tracing::warn!(meeting = %href, uid = %entry.uid, reason = %entry.reason, "meeting failed");
+    let reason = if entry.undelivered > 0 {
+        FailureReason::SmtpRefused
+    } else {
+        FailureReason::InvalidEvent
+    };
+    telemetry::failed(FailureScope::Meeting, reason);
 }
 
 /// Look up the organizer and refuse what MMS cannot or may not migrate (X1, another tenant's
@@ -291,7 +302,7 @@ pub async fn migrate_mailbox(
             match result {
                 Ok(Done::Recorded(entry)) => {
                     if entry.stage == MeetingStage::Failed {
-                        tracing::warn!(meeting = %href, reason = %entry.reason, "meeting failed");
+                        meeting_failed(&href, &entry);
                     }
                     journal.insert(href, entry);
                 }
@@ -311,7 +322,7 @@ pub async fn migrate_mailbox(
                 .await?;
             for write in with_page {
                 if write.entry.stage == MeetingStage::Failed {
-                    tracing::warn!(meeting = %write.key, reason = %write.entry.reason, "meeting failed");
+                    meeting_failed(&write.key, &write.entry);
                 }
                 count_meeting(write.entry.stage);
                 journal.insert(write.key, write.entry);
@@ -847,6 +858,8 @@ async fn send_batch(
         let report = match attempt.services.sender.send(batch).await {
             Ok(report) => report,
             Err(SendError::Permanent(reply)) => {
+                tracing::warn!(meeting = %key, reply = %reply, "SMTP relay refused the update");
+                telemetry::smtp_refused(SmtpRefusal::Permanent);
                 // The whole message refused: every recipient of it is refused with that reply.
                 refused.extend(batch.recipients.drain(..).map(|r| (r, reply.clone())));
                 return Ok((Vec::new(), refused));
@@ -860,6 +873,12 @@ async fn send_batch(
         };
         let mut deferred = Vec::new();
         for refusal in report.refused {
+            tracing::warn!(meeting = %key, recipient = %refusal.recipient, reply = %refusal.reply, permanent = refusal.permanent, "SMTP relay refused a recipient");
+            telemetry::smtp_refused(if refusal.permanent {
+                SmtpRefusal::Permanent
+            } else {
+                SmtpRefusal::Transient
+            });
             if refusal.permanent {
                 refused.push((refusal.recipient, refusal.reply));
             } else {

@@ -197,8 +197,7 @@ async fn hold(state: &SupervisorState, delivery: &Delivery) {
             match store.put_status_unfenced(&status).await {
                 Ok(()) => {
                     // Counted once, when the request is first held, not on every recheck.
-                    metrics::counter!(crate::telemetry::MIGRATIONS_TOTAL, "outcome" => "held")
-                        .increment(1);
+                    crate::telemetry::migration_held();
                     tracing::info!(reason = %reason, "migration held");
                     migration::history(
                         &state.services,

@@ -130,11 +130,11 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/tenants/{tenant}/domains",
-            get(domains::list).put(domains::assign),
+            get(domains::list_domains).put(domains::assign_domains),
         )
         .route(
             "/v1/tenants/{tenant}/domains/{domain}",
-            delete(domains::release),
+            delete(domains::release_domain),
         )
         .route("/v1/tokens/{id}", delete(admin::revoke_token))
         .route(

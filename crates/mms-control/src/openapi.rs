@@ -14,7 +14,7 @@ use crate::routes::{admin, config, directory, domains, events, health, jobs, mig
                        Authenticate with `Authorization: Bearer <token>` (operator or tenant admin).",
     ),
     paths(
-        health::healthz, health::readyz, admin::openapi_json, admin::create_tenant, admin::list_tenants, domains::list, domains::assign, domains::release, admin::create_token, admin::list_tokens, admin::revoke_token,
+        health::healthz, health::readyz, admin::openapi_json, admin::create_tenant, admin::list_tenants, domains::list_domains, domains::assign_domains, domains::release_domain, admin::create_token, admin::list_tokens, admin::revoke_token,
         config::get_migration, config::set_migration, config::get_dialin, config::set_dialin,
         directory::list_users, directory::get_user, directory::put_user, directory::delete_user,
         directory::import_users, directory::list_bridges, directory::get_bridge, directory::put_bridge,

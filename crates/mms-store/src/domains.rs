@@ -16,12 +16,11 @@ use std::sync::LazyLock;
 
 use redis::{AsyncCommands, Script};
 
+use crate::script::lua_script;
 use crate::{Store, StoreError};
 
-static CLAIM: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../lua/domains/claim.lua")));
-static RELEASE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../lua/domains/release.lua")));
+static CLAIM: LazyLock<Script> = lua_script!("domains/claim.lua");
+static RELEASE: LazyLock<Script> = lua_script!("domains/release.lua");
 
 /// A mail domain, lower-cased and checked: letters, digits, `-` and `.`, no empty label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -54,11 +54,37 @@ impl RedisServer {
         } else {
             cmd.args(["--appendonly", "no"]);
         }
-        self.child = Some(
-            cmd.spawn()
-                .expect("redis-server is not installed: run `make deps`"),
-        );
+        let child = cmd
+            .spawn()
+            .expect("redis-server is not installed: run `make deps`");
+        let pid = child.id();
+        self.child = Some(child);
         wait_for_port(self.port, 20).await;
+        // Tests start servers in parallel and `free_port` cannot reserve a port: another test's
+        // server may have taken this one between our pick and our bind (ours then exits, and the
+        // port answers for someone else). The server that answers must be ours.
+        if self.answering_pid().await != Some(pid) {
+            self.kill();
+            self.port = free_port();
+            Box::pin(self.spawn()).await;
+        }
+    }
+
+    /// The `process_id` of the server answering on our port.
+    async fn answering_pid(&self) -> Option<u32> {
+        let mut conn = self
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .ok()?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|v| v.trim().parse().ok())
     }
 
     /// SIGKILL the server (no shutdown save).

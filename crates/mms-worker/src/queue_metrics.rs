@@ -121,14 +121,15 @@ async fn sample(
     seen: &mut std::collections::BTreeSet<String>,
 ) -> Result<Vec<TenantQueue>, StoreError> {
     let all = store.tenants().await?;
-    let tenants: Vec<String> = if all.len() <= SAMPLE_ALL_UP_TO || round % FULL_SWEEP_EVERY == 0 {
-        all
-    } else {
-        let mut tenants: std::collections::BTreeSet<String> =
-            store.active_tenants().await?.into_iter().collect();
-        tenants.extend(seen.iter().cloned());
-        tenants.into_iter().collect()
-    };
+    let tenants: Vec<String> =
+        if all.len() <= SAMPLE_ALL_UP_TO || round.is_multiple_of(FULL_SWEEP_EVERY) {
+            all
+        } else {
+            let mut tenants: std::collections::BTreeSet<String> =
+                store.active_tenants().await?.into_iter().collect();
+            tenants.extend(seen.iter().cloned());
+            tenants.into_iter().collect()
+        };
     let queues = read_tenants(store, tenants).await?;
     *seen = queues
         .iter()

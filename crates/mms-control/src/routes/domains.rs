@@ -82,7 +82,7 @@ async fn domains_of(state: &ApiState, tenant: &str) -> ApiResult<TenantDomains> 
 /// The tenant's mail domains (its admin or the operator).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/domains", tag = "admin", params(("tenant" = String, Path)),
     responses((status = 200, body = TenantDomains), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list(
+pub async fn list_domains(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
@@ -96,7 +96,7 @@ pub async fn list(
     request_body = AssignDomains,
     responses((status = 200, body = TenantDomains), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn assign(
+pub async fn assign_domains(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
@@ -114,7 +114,7 @@ pub async fn assign(
     params(("tenant" = String, Path), ("domain" = String, Path)),
     responses((status = 200, body = TenantDomains), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-pub async fn release(
+pub async fn release_domain(
     State(state): State<ApiState>,
     caller: Caller,
     Path((tenant, domain)): Path<(String, String)>,

@@ -9,6 +9,17 @@ use mms_core::{AudioProvider, TeamsUpgradeMode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The least an event-triggered request is held before it may run. An event's directory changes
+/// are saved after its requests are queued (so that a request failing midway changed nothing and
+/// can be retried as is); a worker woken at once would mint from the directory as it was before
+/// the event. Any coalescing hold longer than this covers it.
+pub const EVENT_SETTLE_MS: u64 = 1_000;
+
+/// How long an event-triggered request is held: the coalescing hold, at least [`EVENT_SETTLE_MS`].
+pub fn hold_ms(config: &mms_core::config::MmsConfig) -> u64 {
+    config.queue.coalesce_delay_ms.max(EVENT_SETTLE_MS)
+}
+
 /// One directory event, tagged by `Type`. `Identity` is a UPN or a SIP address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "Type")]

@@ -207,7 +207,7 @@ impl JobRunner {
         users.sort_by(|a, b| a.upn.cmp(&b.upn));
         let decision = rules::decide(event, &settings, &users, bridge.as_ref());
         let total = decision.verdicts.len() as u64;
-        let delay_ms = self.state.config.queue.coalesce_delay_ms;
+        let delay_ms = crate::events::hold_ms(&self.state.config);
         let claim_ms = self.options.claim.as_millis() as u64;
         let batch = self.options.batch_users.max(1);
         let start = (record.cursor.min(total)) as usize;

@@ -150,7 +150,7 @@ pub async fn post_event(
         }
     }
     let decision = rules::decide(&event, &settings, &users, bridge.as_ref());
-    let delay_ms = state.config.queue.coalesce_delay_ms;
+    let delay_ms = crate::events::hold_ms(&state.config);
     let mut counts = ResultCounts::default();
     let mut outcomes = Vec::with_capacity(decision.verdicts.len().min(LISTED_OUTCOMES));
     for verdict in &decision.verdicts {

@@ -211,16 +211,18 @@ pub async fn wait_final(
             return rows;
         }
         if Instant::now() > deadline {
-            let all = store
-                .list_statuses(tenant, &StatusFilter::default())
-                .await
-                .unwrap_or_default();
-            panic!(
-                "migrations of {tenant} not final after {timeout:?}: {:#?}",
-                all.iter()
-                    .map(|s| (&s.user_principal_name, s.state, &s.last_message))
-                    .collect::<Vec<_>>()
-            );
+            match store.list_statuses(tenant, &StatusFilter::default()).await {
+                Ok(all) => panic!(
+                    "migrations of {tenant} not final after {timeout:?}: {:#?}",
+                    all.iter()
+                        .map(|s| (&s.user_principal_name, s.state, &s.last_message))
+                        .collect::<Vec<_>>()
+                ),
+                Err(error) => panic!(
+                    "migrations of {tenant} not final after {timeout:?}, and their statuses \
+                     cannot be read: {error}"
+                ),
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -173,7 +173,7 @@ impl RedisCluster {
                     && !n.failed
                     && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot))
             });
-            if promoted && self.all_live_ok().await {
+            if promoted && self.all_live_ok(false).await {
                 return;
             }
             assert!(
@@ -184,11 +184,12 @@ impl RedisCluster {
         }
     }
 
-    /// Wait until every node reports `cluster_state:ok` and knows all the others.
+    /// Wait until every node reports `cluster_state:ok` and knows all the others, and each
+    /// master has a replica that finished its initial sync.
     async fn wait_settled(&self) {
         let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
         loop {
-            if self.all_live_ok().await {
+            if self.all_live_ok(true).await {
                 return;
             }
             assert!(
@@ -199,7 +200,10 @@ impl RedisCluster {
         }
     }
 
-    async fn all_live_ok(&self) -> bool {
+    /// Every live node sees the whole cluster and serves its slots, and every replica has
+    /// finished its initial sync; with `all_replicas`, each master has its replica.
+    async fn all_live_ok(&self, all_replicas: bool) -> bool {
+        let mut replicas = 0;
         for port in self.live_ports() {
             let Ok(mut conn) = connect(port).await else {
                 return false;
@@ -216,8 +220,13 @@ impl RedisCluster {
             if !info.contains("cluster_state:ok") || !info.contains(&known) {
                 return false;
             }
+            match replica_sync(&mut conn).await {
+                ReplicaSync::Master => {}
+                ReplicaSync::InSync => replicas += 1,
+                ReplicaSync::Syncing => return false,
+            }
         }
-        true
+        !all_replicas || replicas == MASTERS
     }
 
     fn live_ports(&self) -> Vec<u16> {
@@ -275,6 +284,35 @@ impl Drop for RedisCluster {
     }
 }
 
+/// Whether the node, if it is a replica, has finished its initial sync with its master. A
+/// replica promoted before that has an empty dataset: `cluster create` returns as soon as the
+/// nodes agree on the slots, and a test that writes and then kills a master within the first
+/// seconds would otherwise lose everything on the failover (seen in CI: every status row gone).
+async fn replica_sync(conn: &mut redis::aio::MultiplexedConnection) -> ReplicaSync {
+    let Ok(info) = redis::cmd("INFO")
+        .arg("replication")
+        .query_async::<String>(conn)
+        .await
+    else {
+        return ReplicaSync::Syncing;
+    };
+    if !info.contains("role:slave") {
+        ReplicaSync::Master
+    } else if info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0") {
+        ReplicaSync::InSync
+    } else {
+        ReplicaSync::Syncing
+    }
+}
+
+/// A node's replication state, from `INFO replication`.
+enum ReplicaSync {
+    Master,
+    InSync,
+    /// A replica still loading its master's data, or one that cannot be asked.
+    Syncing,
+}
+
 fn spawn_node(node: &mut Node) {
     let child = Command::new("redis-server")
         .arg("--port")
@@ -292,6 +330,9 @@ fn spawn_node(node: &mut Node) {
         .args(["--cluster-replica-validity-factor", "0"])
         .args(["--cluster-require-full-coverage", "no"])
         .args(["--appendonly", "yes", "--appendfsync", "always"])
+        // The initial sync of a replica starts at once instead of after the default 5 s wait for
+        // more replicas to share the transfer.
+        .args(["--repl-diskless-sync-delay", "0"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

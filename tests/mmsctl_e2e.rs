@@ -301,14 +301,16 @@ async fn an_admin_drives_a_whole_migration_with_mmsctl_alone() {
         "--number",
         "+44 20 5555 0100",
     ]);
-    let outcomes = unassigned["Outcomes"].as_array().unwrap();
-    assert_eq!(outcomes.len(), USERS.len(), "fans out: {unassigned}");
-    assert!(
-        outcomes
-            .iter()
-            .all(|o| o["Rule"] == "T2e" && o["Result"] == "Queued"),
-        "{unassigned}"
+    // A fan-out is a background job; mmsctl waits a little for it and shows it ended.
+    assert_eq!(unassigned["Kind"], "BridgeNumberUnassigned", "{unassigned}");
+    assert_eq!(unassigned["State"], "Succeeded", "{unassigned}");
+    assert_eq!(
+        (&unassigned["UsersTotal"], &unassigned["Queued"]),
+        (&json!(USERS.len()), &json!(USERS.len())),
+        "fans out to every organizer on the bridge: {unassigned}"
     );
+    let job = mms.json(&["get-job", "--id", unassigned["Id"].as_str().unwrap()]);
+    assert_eq!(job["Queued"], json!(USERS.len()), "{job}");
     let drawn = mms.watch(&[]);
     assert!(drawn.ends_with("4 of 4 migrations final\n"), "{drawn}");
     let bridge = mms.json(&["get-bridge", "--id", "main"]);
@@ -598,7 +600,12 @@ async fn an_admin_session_with_mmsctl_alone() {
         "--url",
         "https://meet.acme.example/new",
     ]);
-    assert_eq!(url["Counts"]["NotTriggered"], 3, "{url}");
+    assert_eq!(
+        (&url["State"], &url["Skipped"]),
+        (&json!("Succeeded"), &json!(3)),
+        "a fan-out job that migrates no one: {url}"
+    );
+    assert!(url["Note"].as_str().unwrap().starts_with("T2-no"), "{url}");
     assert_eq!(
         mms.history_events("ann@acme.example"),
         ["NotTriggered"],
@@ -611,6 +618,28 @@ async fn an_admin_session_with_mmsctl_alone() {
             .len(),
         1,
         "only bob's migration exists"
+    );
+
+    // A bulk start (T4 for many users, one job): a file of identities with a comment.
+    let list = dir.path().join("wave1.txt");
+    std::fs::write(&list, "# wave 1\nann@acme.example\n\ncy@acme.example\n").unwrap();
+    let bulk = mms.json(&[
+        "start-bulk-meeting-migration",
+        "--identities-file",
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (&bulk["Kind"], &bulk["State"], &bulk["Queued"]),
+        (&json!("BulkStart"), &json!("Succeeded"), &json!(2)),
+        "{bulk}"
+    );
+    assert_eq!(
+        mms.json(&["get-meeting-migration-status"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "ann's and cy's migrations join bob's"
     );
 
     // Errors: the HTTP status and the API's code, one "not found" rule, no misleading hint.
@@ -656,7 +685,8 @@ async fn an_admin_session_with_mmsctl_alone() {
     let (_, stderr) = mms.fail(&["get-user", "--identity", "cy@acme.example"]);
     assert!(stderr.contains("HTTP 404 user_not_found"), "{stderr}");
     assert_eq!(
-        mms.history_events("cy@acme.example"),
-        ["NotTriggered", "NotTriggered"]
+        mms.history_events("cy@acme.example")[..4],
+        ["NotTriggered", "NotTriggered", "Triggered", "Queued"],
+        "the two T2-no lines and the bulk start's trigger are kept"
     );
 }

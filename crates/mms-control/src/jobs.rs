@@ -1,7 +1,9 @@
-//! Tenant-wide fan-outs as background jobs (issue 11.6): `POST .../events` with a fan-out event
-//! (T2e bridge number unassigned, T3 tenant-wide grant, the organization URL change) and
-//! `Prefer: respond-async` stores a job and answers 202; the [`JobRunner`] started by `mms api`
-//! / `mms all` carries it out in batches.
+//! Tenant-wide fan-outs and bulk starts as background jobs (issue 11.6): `POST .../events` with a
+//! fan-out event (T2e bridge number unassigned, T3 tenant-wide grant, the organization URL
+//! change) and `POST .../migrations:bulk` (T4 for many users) store a job and answer 202 at
+//! once; the [`JobRunner`] started by `mms api` / `mms all` carries it out in batches. A caller
+//! that would rather have the result says `Prefer: wait=N` (RFC 7240): the reply then waits up
+//! to N seconds for the job to end (see [`wait_for_end`]).
 //!
 //! How a job stays exact across crashes and restarts:
 //! - the users are read in one fixed order (sorted by UPN) and the rules decided over them once
@@ -19,14 +21,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mms_store::{JobClaim, JobCounter, JobId, JobRecord, JobState, Store, StoreError};
+use mms_core::{SourceMeetingType, TargetMeetingType, UserProfile};
+use mms_store::{JobClaim, JobCounter, JobEnd, JobId, JobRecord, JobState, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::events::Event;
+use crate::rules::{Verdict, VerdictKind};
 use crate::trigger::{carry_out, TriggerResult};
 use crate::{rules, ApiState};
+
+/// The `cause` a bulk start's users' histories name, as a single start's do.
+const START_CAUSE: &str = "Start-CsExMeetingMigration";
 
 /// What a job does, as stored in its record (JSON, tagged by `Kind`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,13 +42,30 @@ pub enum JobSpec {
     /// Carry out a fan-out directory event for every user it concerns.
     #[serde(rename_all = "PascalCase")]
     Event { event: Event },
+    /// Start a migration (T4) for each of `users`, as `POST .../migrations` does for one.
+    #[serde(rename_all = "PascalCase")]
+    Start {
+        users: BulkUsers,
+        source: SourceMeetingType,
+        target: TargetMeetingType,
+    },
+}
+
+/// Whom a bulk start concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BulkUsers {
+    /// Every user of the tenant when the job runs.
+    All,
+    /// These UPNs (resolved from the request's identities when it was accepted), sorted.
+    Listed(Vec<String>),
 }
 
 impl JobSpec {
-    /// A short name for lists: the event's `Type`.
+    /// A short name for lists: the event's `Type`, or `BulkStart`.
     pub fn kind(&self) -> &'static str {
         match self {
             JobSpec::Event { event } => event.kind(),
+            JobSpec::Start { .. } => "BulkStart",
         }
     }
 }
@@ -143,12 +167,14 @@ impl JobRunner {
     async fn run_claimed(&self, claim: &JobClaim, record: JobRecord) -> Result<(), StoreError> {
         let store = &self.state.store;
         match self.run(claim, &record).await {
-            Ok(()) => store.finish_job(claim, JobState::Succeeded, None).await,
+            Ok(note) => {
+                let note = note.as_deref();
+                store.finish_job(claim, JobEnd::Succeeded { note }).await
+            }
             Err(RunError::Fatal(message)) => {
                 tracing::warn!(job = %claim.job, tenant = %claim.tenant, %message, "job failed");
-                store
-                    .finish_job(claim, JobState::Failed, Some(&message))
-                    .await
+                let end = JobEnd::Failed { error: &message };
+                store.finish_job(claim, end).await
             }
             Err(RunError::Store(StoreError::JobClaimLost { .. })) => {
                 tracing::info!(job = %claim.job, "job claim lost; the other runner carries on");
@@ -165,14 +191,24 @@ impl JobRunner {
         }
     }
 
-    async fn run(&self, claim: &JobClaim, record: &JobRecord) -> Result<(), RunError> {
+    /// Run the job; its note (what the rules said for the job as a whole) when it succeeds.
+    async fn run(&self, claim: &JobClaim, record: &JobRecord) -> Result<Option<String>, RunError> {
         let spec: JobSpec = serde_json::from_str(&record.spec).map_err(|e| {
             RunError::Fatal(format!(
-                "the job's spec does not decode ({e}); post the event again"
+                "the job's spec does not decode ({e}); post the request again"
             ))
         })?;
         match spec {
             JobSpec::Event { event } => self.run_event(claim, record, &event).await,
+            JobSpec::Start {
+                users,
+                source,
+                target,
+            } => {
+                self.run_start(claim, record, &users, source, target)
+                    .await?;
+                Ok(None)
+            }
         }
     }
 
@@ -182,7 +218,7 @@ impl JobRunner {
         claim: &JobClaim,
         record: &JobRecord,
         event: &Event,
-    ) -> Result<(), RunError> {
+    ) -> Result<Option<String>, RunError> {
         let store: &Store = &self.state.store;
         let tenant = claim.tenant.as_str();
         let settings = store
@@ -198,7 +234,7 @@ impl JobRunner {
         let mut users = match event.identity() {
             Some(identity) => {
                 return Err(RunError::Fatal(format!(
-                    "event for {identity} is not a fan-out; post it without Prefer: respond-async"
+                    "event for {identity} is not a fan-out and is never run as a job; post it again"
                 )))
             }
             None => store.users(tenant).await?,
@@ -206,22 +242,105 @@ impl JobRunner {
         // One order on every run: the cursor counts verdicts in it.
         users.sort_by(|a, b| a.upn.cmp(&b.upn));
         let decision = rules::decide(event, &settings, &users, bridge.as_ref());
-        let total = decision.verdicts.len() as u64;
         let delay_ms = crate::events::hold_ms(&self.state.config);
+        self.carry_out_all(claim, record, &decision.verdicts, event.kind(), delay_ms)
+            .await?;
+        // Last: a run that died before this point decides the same verdicts again on resume.
+        store
+            .put_users_exclusive(tenant, &decision.user_updates)
+            .await?
+            .map_err(|conflict| RunError::Fatal(conflict.to_string()))?;
+        if let Some(bridge) = &decision.bridge_update {
+            store.put_bridge(bridge).await?;
+        }
+        Ok(decision.note)
+    }
+
+    /// A bulk start: each user decided as a single start is (X1 and X2 refuse, the tenant's
+    /// switch is overridden and said so), resumed at the record's cursor. A listed user removed
+    /// from the directory since, or outside the tenant's mail domains, is counted Refused with
+    /// the reason in their history.
+    async fn run_start(
+        &self,
+        claim: &JobClaim,
+        record: &JobRecord,
+        users: &BulkUsers,
+        source: SourceMeetingType,
+        target: TargetMeetingType,
+    ) -> Result<(), RunError> {
+        let store: &Store = &self.state.store;
+        let tenant = claim.tenant.as_str();
+        let settings = store
+            .tenant_settings(tenant)
+            .await?
+            .ok_or_else(|| RunError::Fatal(format!("tenant {tenant} no longer exists")))?;
+        let profiles: Vec<Result<UserProfile, String>> = match users {
+            BulkUsers::All => {
+                let mut all = store.users(tenant).await?;
+                all.sort_by(|a, b| a.upn.cmp(&b.upn));
+                all.into_iter().map(Ok).collect()
+            }
+            BulkUsers::Listed(upns) => {
+                let mut found = Vec::with_capacity(upns.len());
+                for upn in upns {
+                    found.push(store.user(tenant, upn).await?.ok_or_else(|| upn.clone()));
+                }
+                found
+            }
+        };
+        let mut verdicts = Vec::with_capacity(profiles.len());
+        for profile in profiles {
+            let verdict = match profile {
+                Ok(user) if store.owns_upn(tenant, &user.upn).await? => {
+                    rules::decide_manual(&user, &settings, source, target)
+                }
+                Ok(user) => refused(
+                    &user.upn,
+                    &user.user_id,
+                    format!(
+                        "{} is not in a mail domain of tenant {tenant}; the operator assigns them (mmsctl set-tenant-domains)",
+                        user.upn
+                    ),
+                ),
+                Err(upn) => refused(
+                    &upn,
+                    "",
+                    format!("{upn} was removed from the directory after the bulk start was accepted"),
+                ),
+            };
+            verdicts.push(verdict);
+        }
+        self.carry_out_all(claim, record, &verdicts, START_CAUSE, 0)
+            .await
+    }
+
+    /// Carry out `verdicts` in batches from the record's cursor, each user's result recorded
+    /// once, the cursor advanced (and the claim renewed) after every batch.
+    async fn carry_out_all(
+        &self,
+        claim: &JobClaim,
+        record: &JobRecord,
+        verdicts: &[Verdict],
+        cause: &str,
+        delay_ms: u64,
+    ) -> Result<(), RunError> {
+        let store: &Store = &self.state.store;
+        let tenant = claim.tenant.as_str();
+        let total = verdicts.len() as u64;
         let claim_ms = self.options.claim.as_millis() as u64;
         let batch = self.options.batch_users.max(1);
         let start = (record.cursor.min(total)) as usize;
         store
             .advance_job(claim, start as u64, total, claim_ms)
             .await?;
-        for (index, chunk) in decision.verdicts[start..].chunks(batch).enumerate() {
+        for (index, chunk) in verdicts[start..].chunks(batch).enumerate() {
             let names: Vec<&str> = chunk.iter().map(|v| v.user.as_str()).collect();
             let done = store.job_items_done(claim, &names).await?;
             for (verdict, done) in chunk.iter().zip(done) {
                 if done {
                     continue;
                 }
-                let outcome = carry_out(store, tenant, event.kind(), verdict, delay_ms).await?;
+                let outcome = carry_out(store, tenant, cause, verdict, delay_ms).await?;
                 let counter = match outcome.result {
                     TriggerResult::Queued => JobCounter::Queued,
                     TriggerResult::Merged => JobCounter::Merged,
@@ -235,17 +354,41 @@ impl JobRunner {
                 .advance_job(claim, cursor as u64, total, claim_ms)
                 .await?;
         }
-        // Last, as the synchronous path does: a run that died before this point decides the same
-        // verdicts again on resume.
-        store
-            .put_users_exclusive(tenant, &decision.user_updates)
-            .await?
-            .map_err(|conflict| RunError::Fatal(conflict.to_string()))?;
-        if let Some(bridge) = &decision.bridge_update {
-            store.put_bridge(bridge).await?;
-        }
         Ok(())
     }
+}
+
+/// A bulk start's user refused before the rules (outside the tenant's domains, or gone).
+fn refused(upn: &str, user_id: &str, message: String) -> Verdict {
+    Verdict {
+        user: upn.to_string(),
+        user_id: user_id.to_string(),
+        rule: "T4",
+        kind: VerdictKind::Refused {
+            exclusion: "Tenant boundary",
+            message,
+        },
+    }
+}
+
+/// Longest `Prefer: wait` honoured, in seconds.
+pub const MAX_WAIT_SECS: u64 = 60;
+
+/// The job once it has ended, or as it is after `wait` (the caller answers 202 then).
+pub async fn wait_for_end(
+    store: &Store,
+    record: JobRecord,
+    wait: Duration,
+) -> Result<JobRecord, StoreError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut current = record;
+    while current.state == JobState::Running && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(now) = store.job(&current.tenant, &current.id).await? {
+            current = now;
+        }
+    }
+    Ok(current)
 }
 
 /// Store a job for `spec` on `tenant` and wake the runner.

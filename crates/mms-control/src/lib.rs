@@ -180,6 +180,10 @@ pub fn router(state: ApiState) -> Router {
             post(migrations::preview),
         )
         .route(
+            "/v1/tenants/{tenant}/migrations:bulk",
+            post(routes::bulk::bulk_start),
+        )
+        .route(
             "/v1/tenants/{tenant}/migrations/summary",
             get(migrations::summary),
         )

@@ -497,6 +497,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/tenants/{tenant}/events"),
     ("post", "/v1/tenants/{tenant}/migrations"),
     ("post", "/v1/tenants/{tenant}/migrations:preview"),
+    ("post", "/v1/tenants/{tenant}/migrations:bulk"),
     ("get", "/v1/tenants/{tenant}/migrations"),
     ("get", "/v1/tenants/{tenant}/migrations/summary"),
     ("get", "/v1/tenants/{tenant}/migrations/{correlation_id}"),

@@ -1,5 +1,6 @@
-//! Tenant-wide fan-outs as background jobs (issue 11.6; T2e, T3, P1), through the HTTP API
-//! against a real redis-server: `Prefer: respond-async` answers 202 with the job, the runner
+//! Tenant-wide fan-outs and bulk starts as background jobs (issue 11.6; T2e, T3, T4, P1),
+//! through the HTTP API against a real redis-server: a fan-out answers 202 with the job (200
+//! with its end under `Prefer: wait`), a bulk start is checked whole first, the runner
 //! queues every user once in batches, a runner aborted mid-job leaves it to the next one, which
 //! resumes at the cursor with exact counts, a Redis failure pauses the job and a bad spec fails
 //! it, and a tenant admin sees only their own tenant's jobs.
@@ -48,13 +49,12 @@ async fn tenant_with_users(api: &Api, tenant: &str, count: usize) {
     assert_eq!(response.status().as_u16(), 200);
 }
 
-/// Post the tenant-wide T3 grant as a job; the 202 reply's job and its `Location`.
+/// Post the tenant-wide T3 grant (a job without asking); the 202 reply's job and its `Location`.
 async fn post_grant_job(api: &Api, tenant: &str) -> (JobView, String) {
     let response = api
         .http
         .post(format!("{}/v1/tenants/{tenant}/events", api.base))
         .bearer_auth(common::OPERATOR)
-        .header("prefer", "respond-async")
         .json(&json!({"Type": "TeamsUpgradePolicyGranted", "Mode": "TeamsOnly"}))
         .send()
         .await
@@ -138,6 +138,128 @@ async fn a_fan_out_to_2000_users_answers_202_and_queues_each_user_once() {
     let (status, reply) = api.op("GET", "/v1/tenants/wide/jobs?limit=1", None).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply[0]["Id"], Value::String(job.id.clone()));
+}
+
+/// `POST path` with `body` and `Prefer: wait=30`: the status and the reply.
+async fn post_waiting(api: &Api, path: &str, body: Value) -> (u16, Value) {
+    let response = api
+        .http
+        .post(format!("{}{path}", api.base))
+        .bearer_auth(common::OPERATOR)
+        .header("prefer", "wait=30")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn prefer_wait_answers_200_with_the_ended_job_and_its_note() {
+    let (api, state) = api_and_state().await;
+    tenant_with_users(&api, "waits", 3).await;
+    let runner = JobRunner::new(state, quick_options(500)).spawn();
+    let (status, reply) = post_waiting(
+        &api,
+        "/v1/tenants/waits/events",
+        json!({"Type": "OrganizationMeetingUrlChanged", "Url": "https://meet.waits.com"}),
+    )
+    .await;
+    runner.abort();
+    assert_eq!(status, 200, "{reply}");
+    let job: JobView = serde_json::from_value(reply.clone()).unwrap();
+    assert_eq!(job.state, JobStatus::Succeeded, "{reply}");
+    assert_eq!((job.users_total, job.queued), (3, 0), "{reply}");
+    assert!(
+        job.note.as_deref().is_some_and(|n| n.starts_with("T2-no")),
+        "the rules' word for the tenant is kept on the job: {reply}"
+    );
+    assert_eq!(queued_requests(&api, "waits").await, 0);
+}
+
+#[tokio::test]
+async fn a_bulk_start_is_checked_whole_then_queues_each_user_once() {
+    let (api, state) = api_and_state().await;
+    tenant_with_users(&api, "bulk", 5).await;
+    let path = "/v1/tenants/bulk/migrations:bulk";
+
+    // Two unknown identities: both named, nothing started.
+    let (status, reply) = api
+        .op(
+            "POST",
+            path,
+            Some(
+                json!({"Identities": ["user000000@bulk.com", "nobody@bulk.com", "ghost@bulk.com"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 404, "{reply}");
+    assert_eq!(reply["Code"], "user_not_found");
+    let message = reply["Message"].as_str().unwrap();
+    assert!(
+        message.contains("nobody@bulk.com") && message.contains("ghost@bulk.com"),
+        "{message}"
+    );
+    assert!(message.starts_with("2 of the 3 identities"), "{message}");
+    for body in [
+        json!({}),
+        json!({"Identities": []}),
+        json!({"AllUsers": true, "Identities": ["user000000@bulk.com"]}),
+        json!({"AllUsers": true, "SourceMeetingType": "Zoom"}),
+    ] {
+        let (status, reply) = api.op("POST", path, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {reply}");
+    }
+    assert_eq!(queued_requests(&api, "bulk").await, 0);
+
+    let runner = JobRunner::new(state, quick_options(2)).spawn();
+    // Listed, one of them twice: three users queued once each.
+    let (status, reply) = post_waiting(
+        &api,
+        path,
+        json!({"Identities": ["user000001@bulk.com", "user000000@bulk.com", "USER000001@bulk.com",
+                             "user000002@bulk.com"],
+               "TargetMeetingType": "Teams"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let listed: JobView = serde_json::from_value(reply.clone()).unwrap();
+    assert_eq!(listed.kind, "BulkStart");
+    assert_eq!(
+        (
+            listed.state,
+            listed.users_total,
+            listed.queued,
+            listed.merged
+        ),
+        (JobStatus::Succeeded, 3, 3, 0),
+        "{reply}"
+    );
+    assert_eq!(queued_requests(&api, "bulk").await, 3);
+
+    // Everyone: the three already queued merge, the other two are queued.
+    let (status, reply) = post_waiting(&api, path, json!({"AllUsers": true})).await;
+    runner.abort();
+    assert_eq!(status, 200, "{reply}");
+    let all: JobView = serde_json::from_value(reply.clone()).unwrap();
+    assert_eq!(
+        (all.users_total, all.queued, all.merged, all.refused),
+        (5, 2, 3, 0),
+        "{reply}"
+    );
+    assert_eq!(queued_requests(&api, "bulk").await, 5);
+    let history = api
+        .store
+        .history("bulk", "user000004@bulk.com")
+        .await
+        .unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.message.contains("Start-CsExMeetingMigration")),
+        "a bulk start reads as a start in the user's history: {history:?}"
+    );
 }
 
 #[tokio::test]

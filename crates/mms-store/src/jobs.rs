@@ -132,6 +132,17 @@ pub struct JobRecord {
     pub started: Option<DateTime<Utc>>,
     pub finished: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// What the job's rules said once for all its users (e.g. T2-no: nothing migrates).
+    pub note: Option<String>,
+}
+
+/// How a job ended, as [`Store::finish_job`] records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobEnd<'a> {
+    /// Every item carried out; `note` is what the rules said for the job as a whole.
+    Succeeded { note: Option<&'a str> },
+    /// Stopped for good; the error says why and what to do.
+    Failed { error: &'a str },
 }
 
 impl JobRecord {
@@ -186,6 +197,7 @@ impl JobRecord {
             started: time(take("started_ms"), "started_ms")?,
             finished: time(take("finished_ms"), "finished_ms")?,
             last_error: take("last_error"),
+            note: take("note"),
         })
     }
 }
@@ -297,20 +309,24 @@ impl LuaCall for Advance<'_> {
 struct Finish<'a> {
     keys: &'a Keys,
     claim: &'a JobClaim,
-    state: JobState,
+    end: JobEnd<'a>,
     now_ms: i64,
-    error: &'a str,
 }
 
 impl LuaCall for Finish<'_> {
     type Reply = Fenced;
     fn invocation(&self) -> ScriptInvocation<'static> {
+        let (state, error, note) = match self.end {
+            JobEnd::Succeeded { note } => (JobState::Succeeded, "", note.unwrap_or("")),
+            JobEnd::Failed { error } => (JobState::Failed, error, ""),
+        };
         let mut call = FINISH.prepare_invoke();
         call.key(self.keys.job(&self.claim.tenant, &self.claim.job.0))
             .arg(&self.claim.owner)
-            .arg(self.state.as_str())
+            .arg(state.as_str())
             .arg(self.now_ms)
-            .arg(self.error);
+            .arg(error)
+            .arg(note);
         call
     }
 }
@@ -517,20 +533,15 @@ impl Store {
         or_lost(fenced, claim)
     }
 
-    /// End the job as `state` (with `error` for a failure) and take it off the open list.
-    pub async fn finish_job(
-        &self,
-        claim: &JobClaim,
-        state: JobState,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
+    /// End the job as `end` says (its error or its note kept on the record) and take it off the
+    /// open list.
+    pub async fn finish_job(&self, claim: &JobClaim, end: JobEnd<'_>) -> Result<(), StoreError> {
         let fenced = invoke(
             &Finish {
                 keys: &self.keys,
                 claim,
-                state,
+                end,
                 now_ms: Utc::now().timestamp_millis(),
-                error: error.unwrap_or(""),
             },
             &mut self.conn.clone(),
         )

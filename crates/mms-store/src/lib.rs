@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex};
 pub use connection::{RedisConnection, RedisTarget};
 pub use error::StoreError;
 pub use history::HistoryEvent;
-pub use jobs::{JobClaim, JobCounter, JobId, JobRecord, JobState};
+pub use jobs::{JobClaim, JobCounter, JobEnd, JobId, JobRecord, JobState};
 pub use journal::{
     JournalCursor, JournalEntry, JournalPage, MeetingStage, MeetingWrite, PendingChange,
     PendingUpdate, StageCounts,

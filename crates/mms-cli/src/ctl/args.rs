@@ -95,6 +95,9 @@ pub enum Output {
 pub enum Command {
     /// Start-CsExMeetingMigration: queue a migration for one user (runs at once).
     StartMeetingMigration(StartArgs),
+    /// Start migrations for many users (--identity repeated, --identities-file) or --all-users,
+    /// as one background job; shows the job (follow it with get-job --watch).
+    StartBulkMeetingMigration(BulkStartArgs),
     /// Get-CsMeetingMigrationStatus: migrations (or their summary), filtered; --watch follows them.
     GetMeetingMigrationStatus(StatusArgs),
     /// One migration by correlation id, with every meeting's outcome and reason.
@@ -277,6 +280,26 @@ pub struct StartArgs {
     /// saving, sending or queueing anything.
     #[arg(long)]
     pub what_if: bool,
+}
+
+/// `start-bulk-meeting-migration`.
+#[derive(Debug, Args)]
+pub struct BulkStartArgs {
+    /// UPN or SIP address; repeat for more users.
+    #[arg(long)]
+    pub identity: Vec<String>,
+    /// A file with one UPN or SIP address per line (blank lines and `#` comments skipped).
+    #[arg(long)]
+    pub identities_file: Option<PathBuf>,
+    /// Every user of the tenant.
+    #[arg(long, conflicts_with_all = ["identity", "identities_file"])]
+    pub all_users: bool,
+    /// All (default), SfB or Teams.
+    #[arg(long, value_parser = text_enum::<SourceMeetingType>)]
+    pub source_meeting_type: Option<SourceMeetingType>,
+    /// Current (default) or Teams.
+    #[arg(long, value_parser = text_enum::<TargetMeetingType>)]
+    pub target_meeting_type: Option<TargetMeetingType>,
 }
 
 /// `get-meeting-migration-status`.

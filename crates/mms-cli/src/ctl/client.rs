@@ -13,6 +13,9 @@ use serde_json::Value;
 
 /// Longest wait for one API reply: a hung connection fails the command instead of hanging it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a reply that starts a background job waits for it to end (well inside
+/// [`REQUEST_TIMEOUT`]).
+pub const JOB_WAIT_SECS: u64 = 20;
 
 /// Characters left as they are in a path segment or a query value: the unreserved set of
 /// RFC 3986 (letters, digits, `-`, `.`, `_`, `~`) plus `@` and `:`, so that `users/ada@x.com`
@@ -154,6 +157,17 @@ impl Client {
         self.send(method, path, Some(Body::json(body)?)).await
     }
 
+    /// `POST path` with `body` for a route that may answer with a background job: the reply
+    /// waits up to [`JOB_WAIT_SECS`] for the job to end (`Prefer: wait`, RFC 7240), so a small
+    /// fan-out shows its result and a large one its progress so far.
+    pub async fn post_waiting_for_job(&self, path: &str, body: Body) -> Result<Value, Failure> {
+        let prefer = format!("wait={JOB_WAIT_SECS}");
+        let reply = self
+            .exchange_preferring(Method::POST, path, &[], Some(body), Some(&prefer))
+            .await?;
+        Ok(reply.value)
+    }
+
     /// The whole reply, headers included (for paging).
     pub async fn exchange(
         &self,
@@ -162,8 +176,23 @@ impl Client {
         query: &[(String, String)],
         body: Option<Body>,
     ) -> Result<Reply, Failure> {
+        self.exchange_preferring(method, path, query, body, None)
+            .await
+    }
+
+    async fn exchange_preferring(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<Body>,
+        prefer: Option<&str>,
+    ) -> Result<Reply, Failure> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url).query(query);
+        if let Some(prefer) = prefer {
+            request = request.header("prefer", prefer);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

@@ -3,14 +3,14 @@
 
 use mms_control::events::Event;
 use mms_core::{AudioProvider, TeamsUpgradeMode};
-use reqwest::Method;
 
 use super::args::{AudioChange, MoveTarget};
 use super::client::{Body, Failure};
 use super::render::View;
 use super::{Ctx, Shown};
 
-/// Post `event` to the tenant's events; the rules' verdicts come back.
+/// Post `event` to the tenant's events; the rules' verdicts come back, or for a fan-out its
+/// job (see [`super::jobs::job_reply`]).
 async fn post(ctx: &Ctx, event: &Event) -> Result<Shown, Failure> {
     post_body(ctx, Body::json(event)?).await
 }
@@ -18,9 +18,12 @@ async fn post(ctx: &Ctx, event: &Event) -> Result<Shown, Failure> {
 async fn post_body(ctx: &Ctx, body: Body) -> Result<Shown, Failure> {
     let value = ctx
         .client
-        .send(Method::POST, &ctx.tenant_path("/events")?, Some(body))
+        .post_waiting_for_job(&ctx.tenant_path("/events")?, body)
         .await?;
-    Shown::reply(value, View::Event)
+    match super::jobs::job_reply(&value) {
+        Some(shown) => Ok(shown),
+        None => Shown::reply(value, View::Event),
+    }
 }
 
 /// `move-user --to cloud|on-premises [--move-to-teams]` (T1a, T1b, X2).

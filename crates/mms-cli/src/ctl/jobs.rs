@@ -1,5 +1,6 @@
 //! Job commands: `get-job --id [--watch]` and `list-jobs`, over the API's own [`JobView`], for
-//! the tenant-wide fan-outs run as background jobs.
+//! the tenant-wide fan-outs and bulk starts run as background jobs; and how a command that
+//! started a job shows it ([`job_reply`]).
 
 use std::time::Duration;
 
@@ -43,6 +44,23 @@ pub async fn get_job(ctx: &Ctx, id: &str, watch: bool) -> Result<Shown, Failure>
         }
         tokio::time::sleep(WATCH_EVERY).await;
     }
+}
+
+/// A reply that is a job, shown as one: the job's row, and on stderr how to follow it when it
+/// has not ended yet. `None` for any other reply.
+pub fn job_reply(value: &serde_json::Value) -> Option<Shown> {
+    let job: JobView = serde_json::from_value(value.clone()).ok()?;
+    let note = (!job.is_final()).then(|| {
+        format!(
+            "job {} is still running in the background: follow it with `mmsctl get-job --id {} --watch`",
+            job.id, job.id
+        )
+    });
+    Some(Shown::Reply {
+        value: value.clone(),
+        view: View::Jobs,
+        note,
+    })
 }
 
 /// `list-jobs [--limit N] [--offset N]`: the tenant's jobs, newest first.

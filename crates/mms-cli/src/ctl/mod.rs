@@ -7,12 +7,14 @@
 //!   that an API change fails to compile here instead of at an admin's console;
 //! - [`render`]: tables for people, the API's JSON for scripts (`--output json`);
 //! - [`watch`]: `--watch` until every migration is final;
-//! - one module per cmdlet group: [`migrations`], [`tenants`], [`directory`], [`events`], [`jobs`].
+//! - one module per cmdlet group: [`migrations`], [`bulk`], [`tenants`], [`directory`], [`events`],
+//!   [`jobs`].
 //!
 //! Errors print as `error: HTTP <status> <code>: <message>` (the API's code and message) or
 //! `error: <code>: <message>` for a local problem; see [`args`] for the exit codes.
 
 pub mod args;
+pub mod bulk;
 pub mod client;
 pub mod directory;
 pub mod events;
@@ -133,6 +135,7 @@ async fn execute(cli: MmsCtl) -> Result<ExitCode, Failure> {
     };
     let shown = match cli.command {
         Command::StartMeetingMigration(args) => migrations::start(&ctx, args).await?,
+        Command::StartBulkMeetingMigration(args) => bulk::start(&ctx, args).await?,
         Command::GetMeetingMigrationStatus(args) => migrations::status(&ctx, args).await?,
         Command::GetMeetingMigration { correlation_id } => {
             migrations::get_one(&ctx, &correlation_id).await?

@@ -76,7 +76,11 @@ pub fn render(value: &Value, view: View, output: Output) -> String {
             } else {
                 Value::Array(vec![value.clone()])
             };
-            table(&cols, &rows(&list, &cols))
+            let mut out = table(&cols, &rows(&list, &cols));
+            if let Some(note) = value["Note"].as_str() {
+                let _ = writeln!(out, "{note}");
+            }
+            out
         }
         View::Status => {
             let cols = [

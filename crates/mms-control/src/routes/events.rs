@@ -2,40 +2,34 @@
 //! T2-no), with the event's effect applied to the directory once every verdict is carried out.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mms_store::directory::DirectoryConflict;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::jobs::JobView;
+use super::jobs::{submit_and_reply, JobView};
 use super::{resolve_identity, tenant_settings};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::Event;
-use crate::jobs::{submit, JobSpec};
+use crate::jobs::JobSpec;
 use crate::json::JsonBody;
 use crate::trigger::{carry_out, TriggerOutcome, TriggerResult};
 use crate::{rules, validate, ApiState};
 
-/// Outcomes listed in full in an [`EventReport`]; a bigger fan-out lists these and counts the rest.
-pub const LISTED_OUTCOMES: usize = 100;
-
-/// What an event led to.
+/// What a per-user event led to (a fan-out answers with its job instead, see
+/// [`super::jobs::JobView`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct EventReport {
     pub event: String,
-    /// How many users ended in each result (every affected user counted, listed or not).
+    /// How many users ended in each result.
     pub counts: ResultCounts,
-    /// The first 100 affected users' outcomes (fan-out events have many).
+    /// The event's user's outcome.
     pub outcomes: Vec<TriggerOutcome>,
-    /// Outcomes left out of `Outcomes` to keep the reply small; each user's history has them all.
-    #[serde(default)]
-    pub omitted_outcomes: usize,
-    /// Said about the tenant as a whole (e.g. why an organization-wide change triggers nothing,
-    /// or how many outcomes were left out).
+    /// What the rules said beyond the outcome, if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -68,19 +62,20 @@ impl ResultCounts {
 /// The verdicts are carried out first and the event's directory changes saved last, so a
 /// request that fails midway (503, Redis unreachable) changed nothing in the directory and can
 /// be retried safely as is: users already queued are merged into their queued request, not
-/// migrated twice (their history shows the trigger twice). A fan-out's reply lists the first 100
-/// outcomes and counts every one.
+/// migrated twice (their history shows the trigger twice).
 ///
-/// A fan-out event (no `Identity`: T2e, a tenant-wide T3, the organization URL) posted with
-/// `Prefer: respond-async` is checked, stored as a job and answered 202 at once with the job and
-/// `Location: /v1/tenants/{tenant}/jobs/{id}`; the job runner carries it out in batches, resumes
-/// it after a restart and reports its progress there (see `crate::jobs`).
+/// A fan-out event (no `Identity`: T2e, a tenant-wide T3, the organization URL) is checked,
+/// stored as a job and answered 202 at once with the job and
+/// `Location: /v1/tenants/{tenant}/jobs/{id}`, however many users the tenant has; the job runner
+/// carries it out in batches, resumes it after a restart and reports its progress there (see
+/// `crate::jobs`). With `Prefer: wait=N` the reply waits up to N seconds (60 at most) and is 200
+/// with the ended job when it ended in time.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events",
     params(("tenant" = String, Path),
-           ("Prefer" = Option<String>, Header, description = "`respond-async`: run a fan-out event as a background job (202)")),
+           ("Prefer" = Option<String>, Header, description = "`wait=N`: for a fan-out, wait up to N seconds (at most 60) for its job to end")),
     request_body = Event,
-    responses((status = 200, body = EventReport),
-              (status = 202, body = JobView, description = "the fan-out was stored as a job",
+    responses((status = 200, body = EventReport, description = "a per-user event: what it led to (a fan-out whose job ended within `Prefer: wait` answers 200 with its JobView)"),
+              (status = 202, body = JobView, description = "a fan-out: stored as a job",
                headers(("Location" = String, description = "the job: /v1/tenants/{tenant}/jobs/{id}"))),
               (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -118,24 +113,11 @@ pub async fn post_event(
             ));
         }
     }
-    if event.identity().is_none() && prefers_async(&headers) {
+    let Some(identity) = event.identity() else {
         let spec = JobSpec::Event { event };
-        let job: JobView = submit(&state, &tenant, &spec).await?.into();
-        let location = format!("/v1/tenants/{tenant}/jobs/{}", job.id);
-        let location = HeaderValue::from_str(&location).map_err(|_| {
-            ApiError::bad_request("invalid_tenant", "the tenant id cannot be put in a header")
-        })?;
-        return Ok((
-            StatusCode::ACCEPTED,
-            [(header::LOCATION, location)],
-            Json(job),
-        )
-            .into_response());
-    }
-    let users = match event.identity() {
-        Some(identity) => vec![resolve_identity(&state, &tenant, identity).await?],
-        None => state.store.users(&tenant).await?,
+        return submit_and_reply(&state, &tenant, &spec, &headers).await;
     };
+    let users = vec![resolve_identity(&state, &tenant, identity).await?];
     if let (Event::SipAddressChanged { sip_address, .. }, [user]) = (&event, users.as_slice()) {
         // Refused before anything is recorded: the address must not name two users.
         if let Some(owner) = state.store.upn_by_sip(&tenant, sip_address).await? {
@@ -152,13 +134,11 @@ pub async fn post_event(
     let decision = rules::decide(&event, &settings, &users, bridge.as_ref());
     let delay_ms = crate::events::hold_ms(&state.config);
     let mut counts = ResultCounts::default();
-    let mut outcomes = Vec::with_capacity(decision.verdicts.len().min(LISTED_OUTCOMES));
+    let mut outcomes = Vec::with_capacity(decision.verdicts.len());
     for verdict in &decision.verdicts {
         let outcome = carry_out(&state.store, &tenant, event.kind(), verdict, delay_ms).await?;
         counts.add(outcome.result);
-        if outcomes.len() < LISTED_OUTCOMES {
-            outcomes.push(outcome);
-        }
+        outcomes.push(outcome);
     }
     state
         .store
@@ -167,34 +147,11 @@ pub async fn post_event(
     if let Some(bridge) = &decision.bridge_update {
         state.store.put_bridge(bridge).await?;
     }
-    let omitted_outcomes = decision.verdicts.len() - outcomes.len();
-    let note = match (decision.note, omitted_outcomes) {
-        (note, 0) => note,
-        (note, omitted) => {
-            let listed = format!(
-                "{omitted} of {} outcomes are not listed (only the first {LISTED_OUTCOMES}); Counts has them all and \
-                 each user's history (GET /v1/tenants/{tenant}/users/{{upn}}/history) says what happened to them",
-                decision.verdicts.len()
-            );
-            Some(note.map_or(listed.clone(), |note| format!("{note}; {listed}")))
-        }
-    };
     Ok(Json(EventReport {
         event: event.kind().to_string(),
         counts,
         outcomes,
-        omitted_outcomes,
-        note,
+        note: decision.note,
     })
     .into_response())
-}
-
-/// Whether the request says `Prefer: respond-async` (RFC 7240), among other preferences.
-fn prefers_async(headers: &HeaderMap) -> bool {
-    headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|preference| preference.trim().eq_ignore_ascii_case("respond-async"))
 }

@@ -1,8 +1,12 @@
 //! `GET /v1/tenants/{tenant}/jobs` and `.../jobs/{id}`: the progress of background jobs (the
-//! tenant-wide fan-outs posted with `Prefer: respond-async`, see [`crate::jobs`]).
+//! tenant-wide fan-outs and the bulk starts, see [`crate::jobs`]), and the one way a route that
+//! submits a job answers ([`submit_and_reply`]).
+
+use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use mms_store::{JobRecord, JobState};
@@ -12,7 +16,7 @@ use utoipa::ToSchema;
 use super::{page_reply, tenant_settings, PageQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::jobs::{job_id, JobSpec};
+use crate::jobs::{job_id, submit, wait_for_end, JobSpec, MAX_WAIT_SECS};
 use crate::json::{QueryNames, QueryParams};
 use crate::ApiState;
 
@@ -44,7 +48,7 @@ impl From<JobState> for JobStatus {
 pub struct JobView {
     pub id: String,
     pub tenant: String,
-    /// What the job does: the event's `Type` (e.g. `BridgeNumberUnassigned`).
+    /// What the job does: the event's `Type` (e.g. `BridgeNumberUnassigned`), or `BulkStart`.
     pub kind: String,
     pub state: JobStatus,
     /// Users the job concerns (0 until the runner has decided them).
@@ -67,6 +71,10 @@ pub struct JobView {
     /// Why it failed, or why it paused (a Redis error; it resumes by itself).
     #[serde(default)]
     pub last_error: Option<String>,
+    /// What the rules said for the job as a whole once it succeeded (e.g. `T2-no: ...` for an
+    /// organization URL change, which migrates nothing).
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 impl From<JobRecord> for JobView {
@@ -89,6 +97,7 @@ impl From<JobRecord> for JobView {
             started: record.started,
             finished: record.finished,
             last_error: record.last_error,
+            note: record.note,
         }
     }
 }
@@ -146,4 +155,75 @@ pub async fn list_jobs(
         .await?;
     let rows: Vec<JobView> = rows.into_iter().map(JobView::from).collect();
     Ok(page_reply(rows, &page, limit))
+}
+
+/// Store a job for `spec` and answer for it: 202 with the job and `Location` at once, or, when
+/// the request says `Prefer: wait=N` (RFC 7240 §4.3; N capped at [`MAX_WAIT_SECS`]), 200 with
+/// the ended job if it ends within N seconds (202 as before if not). The job runs the same way
+/// in both cases: the preference only decides how long the reply waits for it.
+pub(crate) async fn submit_and_reply(
+    state: &ApiState,
+    tenant: &str,
+    spec: &JobSpec,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let record = submit(state, tenant, spec).await?;
+    let record = match preferred_wait(headers) {
+        Some(wait) => wait_for_end(&state.store, record, wait).await?,
+        None => record,
+    };
+    let job = JobView::from(record);
+    let location = format!("/v1/tenants/{tenant}/jobs/{}", job.id);
+    let location = HeaderValue::from_str(&location).map_err(|_| {
+        ApiError::bad_request("invalid_tenant", "the tenant id cannot be put in a header")
+    })?;
+    let status = if job.is_final() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, [(header::LOCATION, location)], Json(job)).into_response())
+}
+
+/// `wait=N` among the request's `Prefer` preferences (seconds, capped).
+fn preferred_wait(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split([',', ';']))
+        .filter_map(|preference| {
+            let (name, value) = preference.trim().split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("wait")
+                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())?
+        })
+        .next()
+        .map(|secs| Duration::from_secs(secs.min(MAX_WAIT_SECS)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefer(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("prefer", HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn wait_is_read_among_other_preferences_and_capped() {
+        assert_eq!(preferred_wait(&HeaderMap::new()), None);
+        assert_eq!(preferred_wait(&prefer("respond-async")), None);
+        assert_eq!(
+            preferred_wait(&prefer("respond-async, Wait=5")),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            preferred_wait(&prefer("wait=3600")),
+            Some(Duration::from_secs(MAX_WAIT_SECS))
+        );
+        assert_eq!(preferred_wait(&prefer("wait=soon")), None);
+    }
 }

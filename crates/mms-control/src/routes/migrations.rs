@@ -241,14 +241,26 @@ async fn statuses(
 
 /// The body's meeting types, defaulted as the vendor's cmdlet does (`All`, `Current`).
 fn meeting_types(body: &StartMigration) -> ApiResult<(SourceMeetingType, TargetMeetingType)> {
+    parse_meeting_types(
+        body.source_meeting_type.as_deref(),
+        body.target_meeting_type.as_deref(),
+    )
+}
+
+/// `SourceMeetingType` and `TargetMeetingType` as a request spells them, defaulted as the
+/// vendor's cmdlet does (`All`, `Current`).
+pub(crate) fn parse_meeting_types(
+    source: Option<&str>,
+    target: Option<&str>,
+) -> ApiResult<(SourceMeetingType, TargetMeetingType)> {
     let meeting_type = |e: mms_core::model::ParseEnumError| {
         ApiError::bad_request("unknown_meeting_type", e.to_string())
     };
-    let source = match body.source_meeting_type.as_deref() {
+    let source = match source {
         Some(text) => text.parse::<SourceMeetingType>().map_err(meeting_type)?,
         None => SourceMeetingType::All,
     };
-    let target = match body.target_meeting_type.as_deref() {
+    let target = match target {
         Some(text) => text.parse::<TargetMeetingType>().map_err(meeting_type)?,
         None => TargetMeetingType::Current,
     };

@@ -1,6 +1,7 @@
 //! The HTTP handlers, one module per group of cmdlets, and the helpers they share.
 
 pub mod admin;
+pub mod bulk;
 pub mod config;
 pub mod directory;
 pub mod domains;

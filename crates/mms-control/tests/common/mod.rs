@@ -24,6 +24,20 @@ impl Api {
         Self::start_with(body_limit, |state| state).await
     }
 
+    /// [`Api::start`] with a job runner of its own (polling every 50 ms), for tests that post
+    /// fan-outs or bulk starts and follow their jobs to the end.
+    pub async fn start_running_jobs(body_limit: usize) -> Api {
+        Api::start_with(body_limit, |state| {
+            let options = mms_control::jobs::JobRunnerOptions {
+                poll: std::time::Duration::from_millis(50),
+                ..Default::default()
+            };
+            mms_control::jobs::JobRunner::new(state.clone(), options).spawn();
+            state
+        })
+        .await
+    }
+
     /// [`Api::start`], with `configure` applied to the state before it is served (e.g. to add a
     /// previewer built over the same store).
     pub async fn start_with(
@@ -48,6 +62,19 @@ impl Api {
             http: reqwest::Client::new(),
             store,
             redis,
+        }
+    }
+
+    /// Poll the job at `location` (a reply's `Location`) until it has ended; its last view. No
+    /// time limit asserted: the test runner's timeout is the bound.
+    pub async fn job_end(&self, location: &str) -> Value {
+        loop {
+            let (status, job) = self.op("GET", location, None).await;
+            assert_eq!(status, 200, "{job}");
+            if job["State"] != "Running" {
+                return job;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 

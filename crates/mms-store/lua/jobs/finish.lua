@@ -1,9 +1,10 @@
 -- End a job (Succeeded or Failed), release the claim, keep the counters.
 -- KEYS: 1 job hash
--- ARGV: 1 owner, 2 state, 3 finish ms, 4 last error ('' = none)
+-- ARGV: 1 owner, 2 state, 3 finish ms, 4 last error ('' = none), 5 note ('' = none)
 -- Returns 1 when written, 0 when the claim is lost.
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'finished_ms', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'last_error', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'note', ARGV[5]) end
 redis.call('HDEL', KEYS[1], 'owner', 'claim_until')
 return 1

@@ -221,10 +221,7 @@ impl JobRunner {
     ) -> Result<Option<String>, RunError> {
         let store: &Store = &self.state.store;
         let tenant = claim.tenant.as_str();
-        let settings = store
-            .tenant_settings(tenant)
-            .await?
-            .ok_or_else(|| RunError::Fatal(format!("tenant {tenant} no longer exists")))?;
+        let settings = settings_of(store, tenant).await?;
         let bridge = match event.bridge() {
             Some(id) => Some(store.bridge(tenant, id).await?.ok_or_else(|| {
                 RunError::Fatal(format!("bridge {id} of tenant {tenant} no longer exists"))
@@ -270,10 +267,7 @@ impl JobRunner {
     ) -> Result<(), RunError> {
         let store: &Store = &self.state.store;
         let tenant = claim.tenant.as_str();
-        let settings = store
-            .tenant_settings(tenant)
-            .await?
-            .ok_or_else(|| RunError::Fatal(format!("tenant {tenant} no longer exists")))?;
+        let settings = settings_of(store, tenant).await?;
         let profiles: Vec<Result<UserProfile, String>> = match users {
             BulkUsers::All => {
                 let mut all = store.users(tenant).await?;
@@ -356,6 +350,14 @@ impl JobRunner {
         }
         Ok(())
     }
+}
+
+/// The job's tenant's settings; a job whose tenant was deleted fails.
+async fn settings_of(store: &Store, tenant: &str) -> Result<mms_core::TenantSettings, RunError> {
+    store
+        .tenant_settings(tenant)
+        .await?
+        .ok_or_else(|| RunError::Fatal(format!("tenant {tenant} no longer exists")))
 }
 
 /// A bulk start's user refused before the rules (outside the tenant's domains, or gone).

@@ -389,12 +389,7 @@ async fn run_action(
                 let upn = s(&record["Upn"]);
                 let path = format!("/v1/tenants/{tenant}/users/{upn}/history");
                 let (_, history) = api.op("GET", &path, None).await;
-                let events: Vec<String> = history
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| s(&e["Event"]))
-                    .collect();
+                let events = event_names(&history);
                 let Some(first) = events.first() else {
                     continue;
                 };
@@ -449,6 +444,16 @@ async fn run_action(
             (vec![outcome], reply)
         }
     }
+}
+
+/// The `Event` of each entry of a history reply, oldest first.
+fn event_names(history: &Value) -> Vec<String> {
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(&e["Event"]))
+        .collect()
 }
 
 fn s(v: &Value) -> String {
@@ -553,12 +558,7 @@ async fn every_trigger_exclusion_and_switch_row_through_the_api() {
                         "{}",
                         row.name
                     );
-                    let events: Vec<String> = history
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|e| s(&e["Event"]))
-                        .collect();
+                    let events = event_names(&history);
                     assert_eq!(events, ["Triggered", "Queued"], "{}", row.name);
                     assert!(
                         history[0]["Message"].as_str().unwrap().starts_with(rule),
@@ -573,12 +573,7 @@ async fn every_trigger_exclusion_and_switch_row_through_the_api() {
                         row.name
                     );
                     assert_eq!(status, 200, "{}: {history}", row.name);
-                    let events: Vec<String> = history
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|e| s(&e["Event"]))
-                        .collect();
+                    let events = event_names(&history);
                     assert_eq!(events, [*result], "{}", row.name);
                 }
                 None => {

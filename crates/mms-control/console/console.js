@@ -203,8 +203,7 @@ function explain(error, tenant) {
     case 401:
       return `This token was not accepted (401 ${error.code}): ${error.message}`;
     case 403:
-      return `This token may not see tenant "${tenant}" (403 ${error.code}): ${error.message}. ` +
-        'Pick a tenant from the list, or sign in with that tenant\'s admin token.';
+      return `This token is not allowed to see tenant "${tenant}" (403 ${error.code}). The API says: ${error.message}`;
     default:
       return `The API refused (${error.status} ${error.code}): ${error.message}`;
   }
@@ -233,6 +232,7 @@ function scheduleRefresh() {
   refreshTimer = setTimeout(() => draw({ refresh: true }), REFRESH_MS);
 }
 
+/** Show one view: 'sign-in', 'overview', 'user', or 'message' (the alert and tenant list alone). */
 function showOnly(view) {
   $('sign-in').hidden = view !== 'sign-in';
   $('overview').hidden = view !== 'overview';
@@ -257,7 +257,7 @@ async function draw({ refresh = false } = {}) {
     if (!tenant) tenant = tenants[0] || '';
     drawTenantChoice(tenant);
     if (!tenant) {
-      showOnly('overview');
+      showOnly('message');
       clearData();
       showAlert('No tenant is visible to this token yet: create one with `mmsctl create-tenant`.');
       return;
@@ -275,6 +275,11 @@ async function draw({ refresh = false } = {}) {
     }
     // Never leave another tenant's (or stale) data on screen beside a refusal.
     clearData();
+    // A tenant the token may not see (or that does not exist) leaves only the message and the
+    // tenant list; a refused filter keeps the form on screen so that it can be fixed.
+    if (error instanceof ApiError && (error.status === 403 || error.code === 'tenant_not_found')) {
+      showOnly('message');
+    }
     showAlert(explain(error, tenant));
   }
 }
@@ -291,6 +296,7 @@ function clearData() {
   for (const table of document.querySelectorAll('main table')) table.tBodies[0].replaceChildren();
   $('progress').textContent = '';
   $('user-progress').textContent = '';
+  $('meetings-count').textContent = '';
   $('users-more').hidden = true;
   $('next-page').hidden = true;
 }
@@ -334,9 +340,12 @@ async function drawOverview(tenant, params, current) {
   return drawUsers(tenant, list.json, list.headers.get('x-next-offset'), offset);
 }
 
+/** Users per state as one row (a column per state, as the API lists them), then per type. */
 function drawSummary(summary) {
-  fillTable($('summary-states'), summary.States.map((s) =>
-    row($('summary-states'), [{ content: badge(s.State), header: true }, { content: s.UserCount, className: 'num' }])), 'No migrations.');
+  const states = $('summary-states');
+  states.tHead.rows[0].replaceChildren(...summary.States.map((s) =>
+    el('th', { scope: 'col', class: `state-${s.State.toLowerCase()}`, text: s.State })));
+  fillTable(states, [row(states, summary.States.map((s) => ({ content: s.UserCount, className: 'count' })))], '');
   fillTable($('summary-types'), summary.ByMigrationType.map((s) =>
     row($('summary-types'), [{ content: badge(s.State), header: true }, s.MigrationType, { content: s.UserCount, className: 'num' }])),
   'No migrations match.');
@@ -417,7 +426,7 @@ function drawUsers(tenant, rows, nextOffset, offset) {
     { content: s.InvitesUpdate, className: 'num' },
     { content: s.RetryCount, className: 'num' },
     when(s.CreateDate),
-    s.HeldReason ? `Held: ${s.HeldReason}` : s.LastMessage,
+    { content: s.HeldReason ? `Held: ${s.HeldReason}` : s.LastMessage, className: 'message' },
   ])), 'No migrations match: start one with `mmsctl start-meeting-migration`, or clear the filters.');
 
   const more = $('users-more');
@@ -462,14 +471,16 @@ async function drawUser(tenant, user, wanted, current) {
   const table = $('user-migrations');
   fillTable(table, rows.map((s) => {
     const selected = chosen && s.CorrelationId === chosen.CorrelationId;
-    const link = el('a', {
+    // The short id keeps the table narrow; the meetings heading below shows the whole one.
+    const link = el('span', {}, el('a', {
       href: linkWith({ migration: s.CorrelationId }),
       'aria-current': selected ? 'true' : undefined,
-    }, el('code', { text: s.CorrelationId }));
+      title: s.CorrelationId,
+    }, el('code', { text: s.CorrelationId.slice(0, 8) })), selected ? ' (shown below)' : '');
     const tr = row(table, [
       { content: link, header: true }, badge(s.State), s.MigrationType, s.Trigger, progress(s),
       { content: s.InvitesUpdate, className: 'num' }, when(s.CreateDate),
-      s.HeldReason ? `Held: ${s.HeldReason}` : s.LastMessage,
+      { content: s.HeldReason ? `Held: ${s.HeldReason}` : s.LastMessage, className: 'message' },
     ]);
     if (selected) tr.classList.add('selected');
     return tr;
@@ -480,12 +491,17 @@ async function drawUser(tenant, user, wanted, current) {
     const one = (await api(`${base}/migrations/${enc(chosen.CorrelationId)}`)).json;
     current();
     $('meetings-title').textContent = `Meetings of migration ${one.CorrelationId}`;
-    fillTable(meetings, one.Meetings.map((m) => row(meetings, [
-      { content: m.Summary || m.Uid, header: true }, badge(m.Outcome), m.Reason,
+    const outcomes = ['Updated', 'Unchanged', 'Skipped', 'Failed']
+      .map((kind) => `${one.Meetings.filter((m) => m.Outcome === kind).length} ${kind.toLowerCase()}`);
+    $('meetings-count').textContent = `${one.Meetings.length} meeting(s): ${outcomes.join(', ')}.`;
+    const byName = (a, b) => (a.Summary || a.Uid).localeCompare(b.Summary || b.Uid, undefined, { numeric: true });
+    fillTable(meetings, [...one.Meetings].sort(byName).map((m) => row(meetings, [
+      { content: m.Summary || m.Uid, header: true }, badge(m.Outcome), { content: m.Reason, className: 'message' },
       { content: m.Sequence ?? '', className: 'num' }, { content: m.Recipients, className: 'num' },
     ])), RUNNING_STATES.has(one.State) ? 'No meeting done yet.' : 'This migration found no meetings.');
   } else {
     $('meetings-title').textContent = 'Meetings';
+    $('meetings-count').textContent = '';
     fillTable(meetings, [], 'No migration to show.');
   }
 
@@ -493,7 +509,7 @@ async function drawUser(tenant, user, wanted, current) {
   fillTable(historyTable, history.json.map((h) => row(historyTable, [
     { content: when(h.At), header: true }, h.Event,
     h.CorrelationId ? el('code', { text: h.CorrelationId.slice(0, 8), title: h.CorrelationId }) : '',
-    h.Message,
+    { content: h.Message, className: 'message' },
   ])), 'No history.');
 
   const running = rows.filter((s) => RUNNING_STATES.has(s.State));
@@ -504,7 +520,11 @@ async function drawUser(tenant, user, wanted, current) {
 // ---------------------------------------------------------------------------------------------
 // Forms
 
+/** The filter form from the fragment; open, and its summary saying so, when any is set. */
 function fillFilters(params) {
+  const set = ['state', 'type', 'from', 'to', 'identity'].filter((key) => params.get(key));
+  $('filters-summary').textContent = set.length ? `Filters (${set.length} set)` : 'Filters';
+  if (set.length) $('filters-box').open = true;
   $('filter-state').value = params.get('state') || '';
   $('filter-type').value = params.get('type') || '';
   $('filter-from').value = params.get('from') || '';

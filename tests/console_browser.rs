@@ -405,6 +405,42 @@ async fn an_admin_sees_the_demo_migrations_and_only_their_own_tenant_in_the_brow
         "both switches read (M3, M4): {switches}"
     );
 
+    // The token handed in the fragment stays out of the page: not in its text, not in its links.
+    assert!(!dom.contains(OPERATOR), "the token is not shown: {dom}");
+
+    // Filters map onto the API's query parameters (M2: state, migration type, identity).
+    let filtered = |fragment: &str| {
+        let dom = chromium.dom(&mms.console(&format!("token={OPERATOR}&tenant=demo&{fragment}")));
+        let rows: Vec<String> = body_rows(element(&dom, "table", "users"))
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        (dom, rows)
+    };
+    let (_, rows_shown) = filtered("state=Succeeded&identity=user2@demo.example");
+    assert_eq!(rows_shown.len(), 1, "{rows_shown:?}");
+    assert!(
+        rows_shown[0].contains(">user2@demo.example</a>"),
+        "{rows_shown:?}"
+    );
+    let (dom, rows_shown) = filtered("state=Failed&type=AllToTeams");
+    assert!(
+        rows_shown.len() == 1 && rows_shown[0].contains("No migrations match"),
+        "{rows_shown:?}"
+    );
+    assert!(
+        element(&dom, "details", "filters-box").contains("Filters (2 set)"),
+        "the filters set are shown: {dom}"
+    );
+    // A filter the API refuses: its message, and the form still there to fix it.
+    let (dom, _) = filtered("identity=nobody@demo.example");
+    let alert = element(&dom, "div", "alert");
+    assert!(
+        !is_hidden(&dom, "div", "alert") && alert.contains("nobody@demo.example"),
+        "{alert}"
+    );
+    assert!(!is_hidden(&dom, "div", "overview"), "{dom}");
+
     // One user: their migration, each meeting's outcome and reason as the API gives them, and
     // the transaction history.
     let user = DEMO_USERS[0];

@@ -13,6 +13,8 @@
 const TOKEN_KEY = 'mms.console.token';
 /** How often the page reloads its data while a migration it shows is not final. */
 const REFRESH_MS = 3000;
+/** How often it looks for new migrations (started by mmsctl or a trigger) when all are final. */
+const IDLE_REFRESH_MS = 15000;
 /** Rows asked for per page of the users list. */
 const PAGE_SIZE = 500;
 /** Spelled as the API spells them; used when /openapi.json cannot be read. */
@@ -215,6 +217,8 @@ function explain(error, tenant) {
 let generation = 0;
 let refreshTimer = null;
 let tenants = [];
+/** Whether the alert on screen says the API did not answer (cleared once it answers again). */
+let apiAway = false;
 
 /** Start a new drawing: older ones in flight stop, a scheduled refresh is cancelled. */
 function newDrawing() {
@@ -227,9 +231,9 @@ function newDrawing() {
   };
 }
 
-function scheduleRefresh() {
+function scheduleRefresh(running) {
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(() => draw({ refresh: true }), REFRESH_MS);
+  refreshTimer = setTimeout(() => draw({ refresh: true }), running ? REFRESH_MS : IDLE_REFRESH_MS);
 }
 
 /** Show one view: 'sign-in', 'overview', 'user', or 'message' (the alert and tenant list alone). */
@@ -255,22 +259,30 @@ async function draw({ refresh = false } = {}) {
       current();
     }
     if (!tenant) tenant = tenants[0] || '';
-    drawTenantChoice(tenant);
+    if (!refresh) drawTenantChoice(tenant);
     if (!tenant) {
       showOnly('message');
       clearData();
       showAlert('No tenant is visible to this token yet: create one with `mmsctl create-tenant`.');
       return;
     }
-    if (!refresh) clearAlert();
+    if (!refresh || apiAway) clearAlert();
+    apiAway = false;
     const running = params.get('user')
       ? await drawUser(tenant, params.get('user'), params.get('migration'), current)
-      : await drawOverview(tenant, params, current);
-    if (running) scheduleRefresh();
+      : await drawOverview(tenant, params, current, refresh);
+    scheduleRefresh(running);
   } catch (error) {
     if (error instanceof Superseded) return;
     if (error instanceof ApiError && error.status === 401) {
       signOut(explain(error, tenant));
+      return;
+    }
+    if (error instanceof ApiError && error.status === 0) {
+      // The API is away (a restart, say): say so, keep what is shown, and try again.
+      showAlert(`${explain(error, tenant)} Trying again every ${REFRESH_MS / 1000} s.`);
+      apiAway = true;
+      scheduleRefresh(true);
       return;
     }
     // Never leave another tenant's (or stale) data on screen beside a refusal.
@@ -319,9 +331,10 @@ function statusQuery(params) {
 }
 
 /** Summary, switches and users of `tenant`; true while something shown is still running. */
-async function drawOverview(tenant, params, current) {
+async function drawOverview(tenant, params, current, refresh) {
   showOnly('overview');
-  fillFilters(params);
+  // A refresh leaves the form alone: the admin may be typing the next filter.
+  if (!refresh) fillFilters(params);
   const query = statusQuery(params);
   const offset = Number(params.get('offset') || 0);
   const page = new URLSearchParams(query);
@@ -374,7 +387,7 @@ function drawSwitches(tenant, migration, dialin) {
     const label = el('span', {}, el('span', { class: 'switch-title', text: s.title }), ' ',
       el('code', { text: s.name }), el('span', { class: 'hint block', text: `Off: ${s.offMeans}` }));
     const button = el('button', { type: 'button', class: 'secondary', text: s.on ? 'Turn off' : 'Turn on',
-      'aria-label': `${s.on ? 'Turn off' : 'Turn on'} ${s.name}` });
+      'aria-label': `${s.on ? 'Turn off' : 'Turn on'} ${s.name}`, 'data-switch': s.name });
     button.addEventListener('click', () => confirmSwitch(tenant, s));
     return row(table, [{ content: label, header: true }, badge(s.on ? 'On' : 'Off'), button]);
   }), '');
@@ -401,7 +414,10 @@ function confirmSwitch(tenant, s) {
     try {
       await api(s.path, { method: 'PUT', body: { [s.name]: turnOn } });
       showStatus(`${s.name} is now ${turnOn ? 'on' : 'off'} for tenant "${tenant}".`);
-      draw({ refresh: true });
+      await draw({ refresh: true });
+      // The table was drawn anew: keep the keyboard on the same switch's new button.
+      const again = document.querySelector(`#switches button[data-switch="${s.name}"]`);
+      if (again) again.focus();
     } catch (error) {
       showAlert(explain(error, tenant));
     }

@@ -31,12 +31,13 @@ prometheus-bin:
 	@promtool --version >/dev/null
 
 # Headless Chromium from Debian's packages when it is missing: the web console's browser test
-# (tests/console_browser.rs) renders the page in it.
+# (tests/console_browser.rs) renders the page in it. Its stderr is dropped: Debian's wrapper script
+# prints a harmless shell warning on some hosts.
 chromium-bin:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing chromium"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
-	@chromium --version >/dev/null
+	@chromium --version >/dev/null 2>&1 || { echo "chromium is installed but does not run: check \`chromium --version\`"; exit 1; }
 
 # Radicale and Xandikos (two real CalDAV servers), aiosmtpd (SMTP sink) in a local virtualenv; kubernetes-validate and the
 # KEDA / Prometheus Operator models (their CRD schemas) for the manifest tests.

@@ -5,9 +5,9 @@ PY ?= python3
 CARGO ?= cargo
 export MMS_VENV := $(VENV)
 
-.PHONY: deps redis-bin prometheus-bin luacheck-bin redis-up venv build run test test-ops lint fmt bench fuzz clean
+.PHONY: deps redis-bin prometheus-bin luacheck-bin chromium-bin redis-up venv build run test test-ops lint fmt bench fuzz clean
 
-deps: redis-bin prometheus-bin venv
+deps: redis-bin prometheus-bin chromium-bin venv
 
 # redis-server from Debian's packages when it is missing.
 redis-bin:
@@ -29,6 +29,15 @@ prometheus-bin:
 	  echo "installing prometheus"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus) >/dev/null; }
 	@promtool --version >/dev/null
+
+# Headless Chromium from Debian's packages when it is missing: the web console's browser test
+# (tests/console_browser.rs) renders the page in it. Its stderr is dropped: Debian's wrapper script
+# prints a harmless shell warning on some hosts.
+chromium-bin:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
+	@chromium --version >/dev/null 2>&1 || { echo "chromium is installed but does not run: check \`chromium --version\`"; exit 1; }
 
 # Radicale and Xandikos (two real CalDAV servers), aiosmtpd (SMTP sink) in a local virtualenv; kubernetes-validate and the
 # KEDA / Prometheus Operator models (their CRD schemas) for the manifest tests.

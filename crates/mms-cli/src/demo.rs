@@ -327,6 +327,15 @@ pub async fn narrate(config: &MmsConfig, store: &Store, seed: &DemoSeed) {
     }
 }
 
+/// What a value in the console URL's fragment (`#token=...`, read as form-encoded by the page)
+/// must have escaped: all but the unreserved characters, so `&`, `+`, `#` or `=` in a configured
+/// token cannot cut it short.
+const FRAGMENT_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// The summary `make run` ends with (see [`narrate`]).
 pub fn story_end(config: &MmsConfig, seed: &DemoSeed, rows: &[MigrationStatus]) -> String {
     let migrated: u32 = rows.iter().map(|r| r.succeeded_meeting).sum();
@@ -340,11 +349,17 @@ pub fn story_end(config: &MmsConfig, seed: &DemoSeed, rows: &[MigrationStatus]) 
         MailConfig::Smtp { host, port, .. } => format!("sent to the SMTP relay {host}:{port}"),
     };
     let api = format!("http://{}", config.api_addr);
-    let token = config
-        .api
-        .operator_token
-        .clone()
-        .unwrap_or_else(|| "<the operator token printed above>".into());
+    let configured = config.api.operator_token.clone();
+    // The token rides in the URL's fragment, which a browser never sends to the server (so no
+    // access log holds it); the page stores it for the tab and removes it from the address bar.
+    let console = match &configured {
+        Some(token) => format!(
+            "{api}/console#token={}",
+            percent_encoding::utf8_percent_encode(token, FRAGMENT_VALUE)
+        ),
+        None => format!("{api}/console   (sign in with the operator token printed above)"),
+    };
+    let token = configured.unwrap_or_else(|| "<the operator token printed above>".into());
     let tenant = &seed.tenant;
     let first_user = seed.migrations.first().map_or("", |(u, _)| u.as_str());
     let first_id = seed.migrations.first().map_or("", |(_, c)| c.as_str());
@@ -353,7 +368,8 @@ pub fn story_end(config: &MmsConfig, seed: &DemoSeed, rows: &[MigrationStatus]) 
          {updates} updates written.\n\
          \x20 mailboxes: {mailboxes}\n\
          \x20 outbox:    {outbox}\n\
-         \x20 API:       {api}   (web page: {api}/ui/ if this build has it; OpenAPI: {api}/openapi.json)\n\
+         \x20 console:   {console}\n\
+         \x20 API:       {api}   (OpenAPI: {api}/openapi.json)\n\
          \x20 token:     {token}\n\n\
          Try next (the API keeps running until Ctrl-C):\n\
          \x20 export MMS_API_URL={api} MMS_TOKEN={token} MMS_TENANT={tenant}\n\
@@ -403,7 +419,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("MMS_TOKEN=t0ken") && text.contains("http://127.0.0.1:8080"));
+        assert!(
+            text.contains("console:   http://127.0.0.1:8080/console#token=t0ken\n"),
+            "the web console's URL carries the token in its fragment: {text}"
+        );
         assert!(text.contains("./target/release/mmsctl get-meeting-migration --correlation-id c-1"));
+        config.api.operator_token = Some("a+b&c=d#e_f".into());
+        let text = story_end(&config, &seed, &[]);
+        assert!(
+            text.contains("/console#token=a%2Bb%26c%3Dd%23e_f\n"),
+            "{text}"
+        );
         assert!(!text.contains("cargo run"), "{text}");
     }
 }

@@ -9,10 +9,12 @@
 //! - [`auth`]: bearer tokens, operator and tenant admin.
 //! - [`preview`]: the what-if seam, implemented by the worker crate.
 //! - [`routes`]: the handlers; [`openapi`]: the generated document.
+//! - [`console`]: the web status page and its embedded assets (not part of the JSON API).
 //!
 //! Start it with [`serve`], or mount [`router`] in another server.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod http_metrics;
@@ -120,6 +122,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(admin::openapi_json))
+        .merge(console::router())
         .route(
             "/v1/tenants",
             post(admin::create_tenant).get(admin::list_tenants),

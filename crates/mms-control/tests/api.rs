@@ -466,7 +466,10 @@ async fn ten_thousand_users_import_in_one_call_and_bad_rows_reject_the_whole_fil
     assert_eq!(response.status().as_u16(), 415);
 }
 
-/// Every route the router serves, as (method, OpenAPI path).
+/// Every route of the JSON API, as (method, OpenAPI path). The web console's routes
+/// (`/console`, `/console/assets/{file}`) are served too but deliberately left out of the document:
+/// they serve a page, not JSON (see
+/// `the_console_is_served_from_the_binary_with_a_strict_policy_outside_the_json_api`).
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -708,5 +711,70 @@ async fn store_failures_map_to_their_own_status_and_code() {
         (status, reply["Code"].as_str()),
         (503, Some("store_unavailable")),
         "{reply}"
+    );
+}
+
+/// The web console (issue 9, item 1): the page and its assets come from the binary with their
+/// types and a Content-Security-Policy that allows nothing from elsewhere and nothing inline; no
+/// token is needed for them (they hold no data) and they are not in the OpenAPI document.
+#[tokio::test]
+async fn the_console_is_served_from_the_binary_with_a_strict_policy_outside_the_json_api() {
+    let api = Api::start(1 << 20).await;
+    let get = |path: &str| api.http.get(format!("{}{path}", api.base)).send();
+    for (path, content_type, marker) in [
+        (
+            "/console",
+            "text/html; charset=utf-8",
+            "<title>MMS console</title>",
+        ),
+        (
+            "/console/assets/console.js",
+            "text/javascript; charset=utf-8",
+            "sessionStorage",
+        ),
+        (
+            "/console/assets/console.css",
+            "text/css; charset=utf-8",
+            "@media (max-width: 600px)",
+        ),
+    ] {
+        let response = get(path).await.expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], content_type, "{path}");
+        assert_eq!(
+            headers["content-security-policy"],
+            mms_control::console::CONTENT_SECURITY_POLICY,
+            "{path}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains(marker), "{path}: {body}");
+    }
+    let policy = mms_control::console::CONTENT_SECURITY_POLICY;
+    assert!(policy.contains("default-src 'none'") && policy.contains("script-src 'self'"));
+    assert!(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"));
+
+    let response = get("/console/assets/../../Cargo.toml")
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 404);
+    let response = get("/console/assets/app.js").await.expect("request");
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["Code"], "console_asset_not_found", "{body}");
+    assert!(
+        body["Message"].as_str().unwrap().contains("console.js"),
+        "{body}"
+    );
+
+    let (_, doc) = api.call("GET", "/openapi.json", None, None).await;
+    assert!(
+        doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|path| !path.starts_with("/console")),
+        "the console is not part of the JSON API"
     );
 }

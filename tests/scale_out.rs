@@ -202,6 +202,9 @@ async fn a_master_killed_mid_run_loses_nothing_and_sends_nothing_twice() {
     }
     let slot = cluster.slot_of(&store.keys().stream(tenant)).await;
     let master = cluster.master_of(slot).await;
+    // What the replica lacks when its master dies is lost (replication is asynchronous): the
+    // kill comes right after it caught up, while the workers keep writing.
+    cluster.wait_replicated(master).await;
     cluster.kill(master);
     cluster.wait_promoted(slot, master).await;
 

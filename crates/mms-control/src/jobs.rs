@@ -6,9 +6,13 @@
 //! to N seconds for the job to end (see [`wait_for_end`]).
 //!
 //! How a job stays exact across crashes and restarts:
-//! - the users are read in one fixed order (sorted by UPN) and the rules decided over them once
-//!   per run: the directory changes the event implies are saved only at the end, so a resumed
-//!   run decides the same verdicts in the same order and skips the `cursor` first ones;
+//! - the users are read in one fixed order (sorted by UPN, each once) and the rules decided over
+//!   them once per run: the directory changes the event implies are saved only at the end, so a
+//!   resumed run decides the same verdicts (for the users still in the directory) and skips
+//!   those whose result is recorded;
+//! - what a fan-out queues is held (`FAN_OUT_HOLD_MS`) until that directory change is saved, then
+//!   released with the usual event hold: a worker never mints from the directory as it was
+//!   before the event, however long the job runs or pauses;
 //! - each user's result is recorded once (`lua/jobs/record.lua`): a user of a re-run batch whose
 //!   result is recorded is skipped, so no counter counts a user twice;
 //! - a user carried out whose result was not recorded yet when the process died is carried out
@@ -21,6 +25,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use mms_core::{SourceMeetingType, TargetMeetingType, UserProfile};
 use mms_store::{JobClaim, JobCounter, JobEnd, JobId, JobRecord, JobState, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -31,6 +36,11 @@ use crate::events::Event;
 use crate::rules::{Verdict, VerdictKind};
 use crate::trigger::{carry_out, TriggerResult};
 use crate::{rules, ApiState};
+
+/// How long a fan-out job holds the requests it queues at most: it releases them once its
+/// directory change is saved; a job that never gets there (its tenant deleted) lets them run
+/// after this.
+pub const FAN_OUT_HOLD_MS: u64 = 60 * 60 * 1000;
 
 /// The `cause` a bulk start's users' histories name, as a single start's do.
 const START_CAUSE: &str = "Start-CsExMeetingMigration";
@@ -199,26 +209,20 @@ impl JobRunner {
             ))
         })?;
         match spec {
-            JobSpec::Event { event } => self.run_event(claim, record, &event).await,
+            JobSpec::Event { event } => self.run_event(claim, &event).await,
             JobSpec::Start {
                 users,
                 source,
                 target,
             } => {
-                self.run_start(claim, record, &users, source, target)
-                    .await?;
+                self.run_start(claim, &users, source, target).await?;
                 Ok(None)
             }
         }
     }
 
     /// The fan-out of `event`, resumed at the record's cursor.
-    async fn run_event(
-        &self,
-        claim: &JobClaim,
-        record: &JobRecord,
-        event: &Event,
-    ) -> Result<Option<String>, RunError> {
+    async fn run_event(&self, claim: &JobClaim, event: &Event) -> Result<Option<String>, RunError> {
         let store: &Store = &self.state.store;
         let tenant = claim.tenant.as_str();
         let settings = settings_of(store, tenant).await?;
@@ -236,11 +240,13 @@ impl JobRunner {
             }
             None => store.users(tenant).await?,
         };
-        // One order on every run: the cursor counts verdicts in it.
+        // One order on every run, each user once (HSCAN may return a field twice).
         users.sort_by(|a, b| a.upn.cmp(&b.upn));
+        users.dedup_by(|a, b| a.upn == b.upn);
         let decision = rules::decide(event, &settings, &users, bridge.as_ref());
-        let delay_ms = crate::events::hold_ms(&self.state.config);
-        self.carry_out_all(claim, record, &decision.verdicts, event.kind(), delay_ms)
+        // Held until the directory change below is saved: a worker must mint from the directory
+        // as the event leaves it, however long the job runs (released at the end).
+        self.carry_out_all(claim, &decision.verdicts, event.kind(), FAN_OUT_HOLD_MS)
             .await?;
         // Last: a run that died before this point decides the same verdicts again on resume.
         store
@@ -249,6 +255,12 @@ impl JobRunner {
             .map_err(|conflict| RunError::Fatal(conflict.to_string()))?;
         if let Some(bridge) = &decision.bridge_update {
             store.put_bridge(bridge).await?;
+        }
+        let due_ms =
+            Utc::now().timestamp_millis() + crate::events::hold_ms(&self.state.config) as i64;
+        let users: Vec<&str> = decision.verdicts.iter().map(|v| v.user.as_str()).collect();
+        for chunk in users.chunks(self.options.batch_users.max(1)) {
+            store.release_held(tenant, chunk, due_ms).await?;
         }
         Ok(decision.note)
     }
@@ -260,7 +272,6 @@ impl JobRunner {
     async fn run_start(
         &self,
         claim: &JobClaim,
-        record: &JobRecord,
         users: &BulkUsers,
         source: SourceMeetingType,
         target: TargetMeetingType,
@@ -272,6 +283,7 @@ impl JobRunner {
             BulkUsers::All => {
                 let mut all = store.users(tenant).await?;
                 all.sort_by(|a, b| a.upn.cmp(&b.upn));
+                all.dedup_by(|a, b| a.upn == b.upn);
                 all.into_iter().map(Ok).collect()
             }
             BulkUsers::Listed(upns) => {
@@ -291,6 +303,7 @@ impl JobRunner {
                 Ok(user) => refused(
                     &user.upn,
                     &user.user_id,
+                    "Tenant boundary",
                     format!(
                         "{} is not in a mail domain of tenant {tenant}; the operator assigns them (mmsctl set-tenant-domains)",
                         user.upn
@@ -299,21 +312,24 @@ impl JobRunner {
                 Err(upn) => refused(
                     &upn,
                     "",
-                    format!("{upn} was removed from the directory after the bulk start was accepted"),
+                    "Directory",
+                    format!(
+                        "{upn} was removed from the directory after the bulk start was accepted; add the user again (mmsctl set-user) and start them"
+                    ),
                 ),
             };
             verdicts.push(verdict);
         }
-        self.carry_out_all(claim, record, &verdicts, START_CAUSE, 0)
-            .await
+        self.carry_out_all(claim, &verdicts, START_CAUSE, 0).await
     }
 
-    /// Carry out `verdicts` in batches from the record's cursor, each user's result recorded
-    /// once, the cursor advanced (and the claim renewed) after every batch.
+    /// Carry out `verdicts` in batches, each user's result recorded once, the cursor advanced
+    /// (and the claim renewed) after every batch. A resumed run goes through the list again
+    /// from the start and skips the users whose result is recorded: resuming at the cursor's
+    /// position would skip a user if the directory lost one of the earlier ones in between.
     async fn carry_out_all(
         &self,
         claim: &JobClaim,
-        record: &JobRecord,
         verdicts: &[Verdict],
         cause: &str,
         delay_ms: u64,
@@ -323,11 +339,8 @@ impl JobRunner {
         let total = verdicts.len() as u64;
         let claim_ms = self.options.claim.as_millis() as u64;
         let batch = self.options.batch_users.max(1);
-        let start = (record.cursor.min(total)) as usize;
-        store
-            .advance_job(claim, start as u64, total, claim_ms)
-            .await?;
-        for (index, chunk) in verdicts[start..].chunks(batch).enumerate() {
+        store.advance_job(claim, 0, total, claim_ms).await?;
+        for (index, chunk) in verdicts.chunks(batch).enumerate() {
             let names: Vec<&str> = chunk.iter().map(|v| v.user.as_str()).collect();
             let done = store.job_items_done(claim, &names).await?;
             for (verdict, done) in chunk.iter().zip(done) {
@@ -343,7 +356,7 @@ impl JobRunner {
                 };
                 store.record_job_item(claim, &verdict.user, counter).await?;
             }
-            let cursor = start + index * batch + chunk.len();
+            let cursor = index * batch + chunk.len();
             store
                 .advance_job(claim, cursor as u64, total, claim_ms)
                 .await?;
@@ -361,36 +374,38 @@ async fn settings_of(store: &Store, tenant: &str) -> Result<mms_core::TenantSett
 }
 
 /// A bulk start's user refused before the rules (outside the tenant's domains, or gone).
-fn refused(upn: &str, user_id: &str, message: String) -> Verdict {
+fn refused(upn: &str, user_id: &str, exclusion: &'static str, message: String) -> Verdict {
     Verdict {
         user: upn.to_string(),
         user_id: user_id.to_string(),
         rule: "T4",
-        kind: VerdictKind::Refused {
-            exclusion: "Tenant boundary",
-            message,
-        },
+        kind: VerdictKind::Refused { exclusion, message },
     }
 }
 
 /// Longest `Prefer: wait` honoured, in seconds.
 pub const MAX_WAIT_SECS: u64 = 60;
 
-/// The job once it has ended, or as it is after `wait` (the caller answers 202 then).
-pub async fn wait_for_end(
-    store: &Store,
-    record: JobRecord,
-    wait: Duration,
-) -> Result<JobRecord, StoreError> {
+/// The job once it has ended, or as last seen after `wait` (the caller answers 202 then). A
+/// Redis error while waiting ends the wait with the last record seen: the job exists, and an
+/// error reply would make the caller post it a second time.
+pub async fn wait_for_end(store: &Store, record: JobRecord, wait: Duration) -> JobRecord {
     let deadline = tokio::time::Instant::now() + wait;
     let mut current = record;
+    let mut pause = Duration::from_millis(20);
     while current.state == JobState::Running && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if let Some(now) = store.job(&current.tenant, &current.id).await? {
-            current = now;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+        match store.job(&current.tenant, &current.id).await {
+            Ok(Some(now)) => current = now,
+            Ok(None) => break,
+            Err(error) => {
+                tracing::warn!(job = %current.id, %error, "cannot follow the job; answering with what was seen");
+                break;
+            }
         }
     }
-    Ok(current)
+    current
 }
 
 /// Store a job for `spec` on `tenant` and wake the runner.

@@ -42,6 +42,17 @@ async fn tenant_on_a_bridge(api: &Api) {
     }
 }
 
+/// In how many ms the user's queued request is due (it waits in the delayed set).
+async fn due_in_ms(api: &Api, conn: &mut redis::aio::MultiplexedConnection, upn: &str) -> i64 {
+    let rows = api.store.user_statuses("acme", upn).await.unwrap();
+    let correlation = &rows.first().expect("a queued request").correlation_id;
+    let due: f64 = conn
+        .zscore(api.store.keys().delayed("acme"), correlation)
+        .await
+        .unwrap();
+    due as i64 - chrono::Utc::now().timestamp_millis()
+}
+
 /// A fan-out job whose Redis writes fail for one user pauses with the error and leaves the
 /// directory as it was; once Redis is healthy it resumes and queues every organizer once.
 #[tokio::test]
@@ -81,6 +92,13 @@ async fn a_fan_out_that_fails_midway_resumes_and_misses_no_one() {
     );
     let bridge = api.store.bridge("acme", "b1").await.unwrap().unwrap();
     assert_eq!(bridge.numbers.len(), 2, "the directory is not changed yet");
+    // Ann sorts before Bob: she is queued, and held until the bridge change is saved, so no
+    // worker mints her meetings with the number being removed.
+    let ann_due = due_in_ms(&api, &mut conn, "ann@acme.com").await;
+    assert!(
+        ann_due > 30 * 60 * 1000,
+        "held while the job has not saved the directory: due in {ann_due} ms"
+    );
 
     let _: () = conn.del(poisoned).await.unwrap();
     let done = api.job_end(&location).await;
@@ -100,6 +118,13 @@ async fn a_fan_out_that_fails_midway_resumes_and_misses_no_one() {
         1,
         "saved once every verdict was queued"
     );
+    for upn in USERS {
+        let due = due_in_ms(&api, &mut conn, upn).await;
+        assert!(
+            due <= 61_000,
+            "{upn}: released with the event hold (60 s here) once the directory is saved: due in {due} ms"
+        );
+    }
     let ann = api
         .store
         .user("acme", "ann@acme.com")

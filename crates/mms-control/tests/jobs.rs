@@ -202,6 +202,54 @@ async fn a_bulk_start_is_checked_whole_then_queues_each_user_once() {
         "{message}"
     );
     assert!(message.starts_with("2 of the 3 identities"), "{message}");
+    // A malformed identity is a 400 naming it; a user outside the tenant's domains a 403.
+    let (status, reply) = api
+        .op(
+            "POST",
+            path,
+            Some(json!({"Identities": ["user000000@bulk.com", "not an identity"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, &reply["Code"]),
+        (400, &json!("invalid_identity")),
+        "{reply}"
+    );
+    assert!(
+        reply["Message"]
+            .as_str()
+            .unwrap()
+            .contains("not an identity"),
+        "{reply}"
+    );
+    let outsider = json!({"Home": "Cloud", "AudioEnabled": "false"});
+    let (status, reply) = api
+        .op(
+            "PUT",
+            "/v1/tenants/bulk/users/ext@elsewhere.org",
+            Some(outsider),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = api
+        .op(
+            "POST",
+            path,
+            Some(json!({"Identities": ["ext@elsewhere.org", "user000000@bulk.com"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, &reply["Code"]),
+        (403, &json!("domain_not_owned")),
+        "{reply}"
+    );
+    assert!(
+        reply["Message"]
+            .as_str()
+            .unwrap()
+            .contains("ext@elsewhere.org"),
+        "{reply}"
+    );
     for body in [
         json!({}),
         json!({"Identities": []}),
@@ -238,17 +286,29 @@ async fn a_bulk_start_is_checked_whole_then_queues_each_user_once() {
     );
     assert_eq!(queued_requests(&api, "bulk").await, 3);
 
-    // Everyone: the three already queued merge, the other two are queued.
+    // Everyone: the three already queued merge, the other two are queued, the one outside the
+    // tenant's domains is refused (and says why in their history).
     let (status, reply) = post_waiting(&api, path, json!({"AllUsers": true})).await;
     runner.abort();
     assert_eq!(status, 200, "{reply}");
     let all: JobView = serde_json::from_value(reply.clone()).unwrap();
     assert_eq!(
         (all.users_total, all.queued, all.merged, all.refused),
-        (5, 2, 3, 0),
+        (6, 2, 3, 1),
         "{reply}"
     );
     assert_eq!(queued_requests(&api, "bulk").await, 5);
+    let outsider = api
+        .store
+        .history("bulk", "ext@elsewhere.org")
+        .await
+        .unwrap();
+    assert!(
+        outsider
+            .iter()
+            .any(|e| e.message.contains("set-tenant-domains")),
+        "{outsider:?}"
+    );
     let history = api
         .store
         .history("bulk", "user000004@bulk.com")

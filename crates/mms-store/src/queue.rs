@@ -834,6 +834,28 @@ impl Store {
     /// Ack the entry and park the request in the delayed set until `due_ms` (retry, lease busy,
     /// tenant disabled hold), atomically. The request keeps its correlation id; a request not yet
     /// started stays open to merges.
+    /// Bring `users`' requests held in the delayed set forward to `due_ms` (those due sooner
+    /// keep their time): a fan-out job queues its users held, and releases them once the
+    /// directory change they must be minted from is saved. How many were brought forward.
+    pub async fn release_held(
+        &self,
+        tenant: &str,
+        users: &[&str],
+        due_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let released = scripts::ReleaseHeld {
+            tenant,
+            users,
+            due_ms,
+        }
+        .invoke(&self.keys, &mut self.conn.clone())
+        .await?;
+        if released > 0 {
+            self.announce_work(tenant).await?;
+        }
+        Ok(released)
+    }
+
     pub async fn requeue_at(&self, delivery: &Delivery, due_ms: i64) -> Result<(), StoreError> {
         let request = &delivery.request;
         let mut conn = self.conn.clone();

@@ -150,6 +150,18 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("no live master serves slot {slot}"))
     }
 
+    /// Wait (at most 2 s) until the master on `port` has a replica that acknowledged every write
+    /// so far (`WAIT 1 2000`); the number of replicas that did.
+    pub async fn wait_replicated(&self, port: u16) -> i64 {
+        let mut conn = connect(port).await.expect("the master answers");
+        redis::cmd("WAIT")
+            .arg(1)
+            .arg(2000)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(0)
+    }
+
     /// SIGKILL the node on `port` (no shutdown, no final AOF rewrite).
     pub fn kill(&self, port: u16) {
         let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());

@@ -15,6 +15,12 @@ pub async fn start(ctx: &Ctx, args: BulkStartArgs) -> Result<Shown, Failure> {
     if let Some(file) = &args.identities_file {
         identities.extend(read_identities(file)?);
     }
+    if identities.is_empty() && !args.all_users {
+        return Err(Failure::local(
+            "no_users",
+            "say whom to migrate: --identity U (repeat it), --identities-file F (one per line), or --all-users",
+        ));
+    }
     let body = BulkStart {
         identities: (!args.all_users).then_some(identities),
         all_users: args.all_users,

@@ -2,12 +2,13 @@
 //! user of the tenant, as one background job (issue 11.6; see [`crate::jobs`]).
 //!
 //! The request is checked whole before anything is queued: the meeting types, and every listed
-//! identity resolved to a user of the tenant (a 404 names every one that is not, so a typo in
-//! one line of a long list does not start the others). Each user is then decided exactly as a
+//! identity well formed (400), a user of the tenant (404) and in one of its mail domains (403);
+//! each error names the identities at fault, so a typo in one line of a long list does not
+//! start the others. Each user is then decided exactly as a
 //! single start decides it (X1 and X2 refuse, the tenant switch is overridden and said so).
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,8 +24,8 @@ use crate::ApiState;
 
 /// Identities listed in one bulk start at most; start every user with `AllUsers` instead.
 pub const MAX_LISTED_IDENTITIES: usize = 100_000;
-/// Unknown identities named in a 404 at most (the count says how many there were).
-const NAMED_UNKNOWN: usize = 20;
+/// Identities named in an error at most (the count says how many there were).
+const NAMED: usize = 20;
 
 /// A bulk start: `Identities` or `AllUsers: true`, and the meeting types of a single start.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -116,29 +117,67 @@ async fn resolve_all(
     }
     let mut upns = Vec::with_capacity(identities.len());
     let mut unknown = Vec::new();
+    let mut malformed = Vec::new();
     for identity in identities {
         match resolve_identity(state, tenant, identity).await {
             Ok(user) => upns.push(user.upn),
-            Err(error) if error.status == axum::http::StatusCode::NOT_FOUND => {
-                unknown.push(identity.as_str())
+            Err(error) if error.status == StatusCode::NOT_FOUND => unknown.push(identity.as_str()),
+            Err(error) if error.status == StatusCode::BAD_REQUEST => {
+                malformed.push(identity.as_str())
             }
             Err(error) => return Err(error),
         }
     }
+    let named = |list: &[&str]| {
+        let shown: Vec<&str> = list.iter().take(NAMED).copied().collect();
+        let more = if list.len() > shown.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        format!("{}{more}", shown.join(", "))
+    };
+    if !malformed.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_identity",
+            format!(
+                "{} of the {} identities are neither a UPN nor a SIP address (nothing was started): {}; write each as user@domain or sip:user@domain",
+                malformed.len(),
+                identities.len(),
+                named(&malformed)
+            ),
+        ));
+    }
     if !unknown.is_empty() {
-        let named: Vec<&str> = unknown.iter().take(NAMED_UNKNOWN).copied().collect();
         return Err(ApiError::not_found(
             crate::error::codes::USER_NOT_FOUND,
             format!(
-                "{} of the {} identities are no user of tenant {tenant} (nothing was started): {}{}; add them (mmsctl set-user, import-users) or take them off the list",
+                "{} of the {} identities are no user of tenant {tenant} (nothing was started): {}; add them (mmsctl set-user, import-users) or take them off the list",
                 unknown.len(),
                 identities.len(),
-                named.join(", "),
-                if unknown.len() > named.len() { ", ..." } else { "" }
+                named(&unknown)
             ),
         ));
     }
     upns.sort();
     upns.dedup();
+    let mut outside = Vec::new();
+    for upn in &upns {
+        if !state.store.owns_upn(tenant, upn).await? {
+            outside.push(upn.as_str());
+        }
+    }
+    if !outside.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "domain_not_owned",
+            format!(
+                "{} of the {} users are not in a mail domain of tenant {tenant} (nothing was started): {}; MMS opens only mailboxes in the tenant's own domains, which the operator assigns (mmsctl set-tenant-domains)",
+                outside.len(),
+                upns.len(),
+                named(&outside)
+            ),
+        ));
+    }
     Ok(upns)
 }

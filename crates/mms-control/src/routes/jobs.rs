@@ -169,7 +169,7 @@ pub(crate) async fn submit_and_reply(
 ) -> ApiResult<Response> {
     let record = submit(state, tenant, spec).await?;
     let record = match preferred_wait(headers) {
-        Some(wait) => wait_for_end(&state.store, record, wait).await?,
+        Some(wait) => wait_for_end(&state.store, record, wait).await,
         None => record,
     };
     let job = JobView::from(record);
@@ -185,18 +185,21 @@ pub(crate) async fn submit_and_reply(
     Ok((status, [(header::LOCATION, location)], Json(job)).into_response())
 }
 
-/// `wait=N` among the request's `Prefer` preferences (seconds, capped).
+/// `wait=N` among the request's `Prefer` preferences (seconds, capped). Preferences are
+/// separated by `,`; a preference's own parameters follow it after `;` and are not preferences.
 fn preferred_wait(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get_all("prefer")
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split([',', ';']))
+        .flat_map(|value| value.split(','))
         .filter_map(|preference| {
-            let (name, value) = preference.trim().split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("wait")
-                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())?
+            let token = preference.split(';').next()?.trim();
+            let (name, value) = token.split_once('=')?;
+            let value = value.trim().trim_matches('"');
+            let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+            (name.trim().eq_ignore_ascii_case("wait") && digits)
+                .then(|| value.parse::<u64>().ok())?
         })
         .next()
         .map(|secs| Duration::from_secs(secs.min(MAX_WAIT_SECS)))
@@ -225,5 +228,15 @@ mod tests {
             Some(Duration::from_secs(MAX_WAIT_SECS))
         );
         assert_eq!(preferred_wait(&prefer("wait=soon")), None);
+        assert_eq!(preferred_wait(&prefer("wait=+5")), None);
+        assert_eq!(
+            preferred_wait(&prefer("handling=lenient; wait=5")),
+            None,
+            "a parameter of another preference"
+        );
+        assert_eq!(
+            preferred_wait(&prefer("wait=7; foo=bar")),
+            Some(Duration::from_secs(7))
+        );
     }
 }

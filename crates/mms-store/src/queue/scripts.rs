@@ -45,6 +45,8 @@ static REQUEUE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/queue/requeue.lua")));
 static PROMOTE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/queue/promote.lua")));
+static RELEASE_HELD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/queue/release_held.lua")));
 static DEAD_LETTER: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/queue/dead_letter.lua")));
 
@@ -181,6 +183,27 @@ impl Ack<'_> {
 }
 
 /// `requeue.lua`: ack a delivery and park its request in the delayed set.
+/// `release_held.lua`: the users' held requests due at `due_ms` at the latest.
+pub(super) struct ReleaseHeld<'a> {
+    pub tenant: &'a str,
+    pub users: &'a [&'a str],
+    pub due_ms: i64,
+}
+
+impl ReleaseHeld<'_> {
+    pub async fn invoke(
+        &self,
+        keys: &Keys,
+        conn: &mut impl ConnectionLike,
+    ) -> Result<usize, StoreError> {
+        let mut call = RELEASE_HELD.key(keys.delayed(self.tenant));
+        for user in self.users {
+            call.key(keys.queued(self.tenant, user));
+        }
+        Ok(call.arg(self.due_ms).invoke_async::<usize>(conn).await?)
+    }
+}
+
 pub(super) struct Requeue<'a> {
     pub tenant: &'a str,
     pub stream_id: &'a str,

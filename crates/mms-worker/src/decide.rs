@@ -150,6 +150,7 @@ mod tests {
             changed,
             uid: "u".into(),
             sequence,
+            pre_image: Default::default(),
         }
     }
 

@@ -306,7 +306,7 @@ pub async fn migrate_mailbox(
                     }
                     journal.insert(href, entry);
                 }
-                Ok(Done::WithPage(write)) => with_page.push(write),
+                Ok(Done::WithPage(write)) => with_page.push(*write),
                 Err(e) => {
                     if worst.as_ref().is_none_or(|w| e.severity() > w.severity()) {
                         worst = Some(e);
@@ -424,7 +424,7 @@ enum Done {
     /// To be journaled with the rest of the page in one script: a skip, an unchanged meeting, a
     /// failure before any write. A worker dying before that script runs only makes the next
     /// attempt decide the same again.
-    WithPage(MeetingWrite),
+    WithPage(Box<MeetingWrite>),
 }
 
 /// One meeting through the stages. Per-meeting problems that retrying cannot fix (unreadable
@@ -442,7 +442,7 @@ async fn migrate_meeting(
     let key = item.href.clone();
     let mut pending = context.pending.get(&key).cloned();
     let mut owed = owed_update(prior.as_ref(), pending.as_ref());
-    let later = |entry| Ok(Done::WithPage(MeetingWrite::new(key.clone(), entry)));
+    let later = |entry| Ok(Done::WithPage(Box::new(MeetingWrite::new(key.clone(), entry))));
     for _ in 0..MAX_CONFLICTS {
         attempt.check_lease()?;
         let timer = StageTimer::start("rewrite");

@@ -592,14 +592,14 @@ pub(crate) async fn act(
             timer.finish("error");
             progress.stage = MeetingStage::Failed;
             progress.reason = reason;
-            return later(progress);
+            later(progress)
         }
         Action::Unchanged => {
             timer.finish("unchanged");
             progress.stage = MeetingStage::Unchanged;
             progress.sequence = selection.sequence;
             progress.reason = facts.unchanged.into();
-            return later(progress);
+            later(progress)
         }
         Action::OwedButSuperseded { saved, current } => {
             timer.finish("unchanged");
@@ -620,7 +620,7 @@ pub(crate) async fn act(
             progress.sequence = sequence;
             let pending = pending
                 .take()
-                .unwrap_or_else(|| pending_update(&selection, sequence, &request.correlation_id));
+                .unwrap_or_else(|| pending_update(selection, sequence, &request.correlation_id));
             let delivery = Delivery {
                 key: &key,
                 ics: item.ics,
@@ -641,7 +641,7 @@ pub(crate) async fn act(
             progress.sequence = sequence;
             // Saving and the pending update in one script, before the PUT: if we die after
             // the PUT, any later run finds the update owed.
-            let update = pending_update(&selection, sequence, &request.correlation_id);
+            let update = pending_update(selection, sequence, &request.correlation_id);
             let fresh = owed.is_none();
             let mut saving = MeetingWrite::new(key.clone(), progress.clone())
                 .with_pending(PendingChange::Set(update.clone()));
@@ -700,7 +700,7 @@ pub(crate) async fn act(
                 }
                 Err(e) => {
                     timer.finish("error");
-                    return Err(e.into());
+                    Err(e.into())
                 }
             }
         }

@@ -760,7 +760,7 @@ async fn run_request(
         let rows = wait_final(
             store,
             &request.tenant,
-            &[request.user.clone()],
+            std::slice::from_ref(&request.user),
             Duration::from_secs(300),
         )
         .await;

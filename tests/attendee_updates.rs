@@ -747,3 +747,242 @@ async fn unreadable_files_are_per_meeting_outcomes() {
     }
     assert!(Path::new(&folder.join("binary.ics")).exists());
 }
+
+/// Run `request` to its end with a fresh in-process worker.
+async fn run_request(
+    cfg: &MmsConfig,
+    store: &Store,
+    request: &MigrationRequest,
+) -> MigrationStatus {
+    let handle = worker(cfg, store, None).await;
+    let queued = store.enqueue(request, 0).await.unwrap();
+    let status = loop {
+        let rows = wait_final(
+            store,
+            &request.tenant,
+            std::slice::from_ref(&request.user),
+            Duration::from_secs(300),
+        )
+        .await;
+        if rows[0].correlation_id == queued.correlation_id {
+            break rows[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    handle.shutdown(Duration::from_secs(10)).await;
+    status
+}
+
+fn unfold(ics: &str) -> String {
+    ics.replace("\r\n ", "")
+        .replace("\n ", "")
+        .replace("\r\n\t", "")
+}
+
+/// Issue 9.2 on both servers: migrate, the organizer edits one meeting's agenda (outside the
+/// block) and another meeting's block, then undo. The first gets its original block back with
+/// the agenda edit kept, the second is skipped with the reason, one update goes out per undone
+/// meeting (Message-IDs new), a what-if of the undo changes nothing, and a second undo sends
+/// nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_puts_the_old_blocks_back_and_keeps_the_organizers_edits_on_either_server() {
+    for kind in CaldavKind::ALL {
+        let rig = Rig::start(kind, SinkOptions::default()).await;
+        let organizer = format!("owner@undo-{kind:?}.example").to_ascii_lowercase();
+        rig.seed("undo", std::slice::from_ref(&organizer)).await;
+        let mut migrating = Vec::new();
+        for m in demo::demo_meetings(&organizer, 10, Utc::now()) {
+            let name = format!("{}.ics", m.uid);
+            rig.caldav.put_event(&organizer, &name, &m.ics).await;
+            if m.migrates {
+                migrating.push((name, m.ics.clone()));
+            }
+        }
+        assert!(
+            migrating.len() >= 3,
+            "{kind:?}: the demo mailbox migrates several meetings"
+        );
+        let migration = migrate(&rig.cfg, &rig.store, "undo", &organizer, None).await;
+        assert_eq!(
+            migration.state,
+            MigrationState::Succeeded,
+            "{kind:?}: {migration:#?}"
+        );
+        let migration_ids: HashSet<String> = rig
+            .smtp
+            .messages()
+            .iter()
+            .map(|m| common::message_id(&m.data))
+            .collect();
+        assert_eq!(migration_ids.len(), migrating.len(), "{kind:?}");
+
+        // The organizer's edits, saved through the server.
+        let (agenda_name, agenda_original) = &migrating[0];
+        let (block_name, _) = &migrating[1];
+        let stored = unfold(&rig.caldav.get_event(&organizer, agenda_name).await);
+        let edited: String = stored
+            .lines()
+            .map(|l| {
+                if l.starts_with("DESCRIPTION") {
+                    l.replacen("Agenda:", "Agenda v2 (edited):", 1)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        assert!(edited.contains("Agenda v2 (edited):"), "{kind:?}: {stored}");
+        rig.caldav.put_event(&organizer, agenda_name, &edited).await;
+        let stored = unfold(&rig.caldav.get_event(&organizer, block_name).await);
+        let marker = mms_ical::render::MMS_MARKER;
+        assert!(stored.contains(marker), "{kind:?}");
+        let edited = stored.replace(marker, "Dial in with the room phone instead");
+        rig.caldav.put_event(&organizer, block_name, &edited).await;
+
+        let undo_request = MigrationRequest::new(
+            "undo",
+            organizer.clone(),
+            SourceMeetingType::All,
+            TargetMeetingType::Teams,
+            Trigger::Undo {
+                of: migration.correlation_id.clone(),
+            },
+        );
+
+        // What-if first: nothing saved, nothing sent.
+        let before_what_if: Vec<String> = futures::future::join_all(
+            migrating
+                .iter()
+                .map(|(name, _)| rig.caldav.get_event(&organizer, name)),
+        )
+        .await;
+        let services = mms_cli::service::services(Arc::new(rig.cfg.clone()), rig.store.clone())
+            .await
+            .unwrap();
+        let profile = rig.store.user("undo", &organizer).await.unwrap().unwrap();
+        let preview = mms_core::preview::Previewer::preview_undo(
+            &mms_worker::preview::MailboxPreviewer::new(services),
+            &profile,
+            &migration.correlation_id,
+        )
+        .await
+        .unwrap();
+        let would = |outcome| {
+            preview
+                .items
+                .iter()
+                .filter(|i| i.outcome == outcome)
+                .count()
+        };
+        assert_eq!(
+            would(mms_core::preview::PreviewOutcome::WouldUpdate),
+            migrating.len() - 1,
+            "{kind:?}: {preview:#?}"
+        );
+        assert_eq!(
+            would(mms_core::preview::PreviewOutcome::Skipped),
+            1,
+            "{kind:?}"
+        );
+        let after_what_if: Vec<String> = futures::future::join_all(
+            migrating
+                .iter()
+                .map(|(name, _)| rig.caldav.get_event(&organizer, name)),
+        )
+        .await;
+        assert_eq!(
+            before_what_if, after_what_if,
+            "{kind:?}: the what-if changed nothing"
+        );
+        assert_eq!(
+            rig.smtp.messages().len(),
+            migrating.len(),
+            "{kind:?}: and sent nothing"
+        );
+
+        let undo = run_request(&rig.cfg, &rig.store, &undo_request).await;
+        assert_eq!(undo.state, MigrationState::Succeeded, "{kind:?}: {undo:#?}");
+        assert_eq!(undo.migration_type, mms_core::MigrationType::Undo);
+        assert_ne!(undo.correlation_id, migration.correlation_id);
+        assert_eq!(
+            undo.invites_update as usize,
+            migrating.len() - 1,
+            "{kind:?}: {undo:#?}"
+        );
+
+        // The agenda edit is kept and the original block is back.
+        let undone = unfold(&rig.caldav.get_event(&organizer, agenda_name).await);
+        assert!(undone.contains("Agenda v2 (edited):"), "{kind:?}: {undone}");
+        assert!(
+            !undone.contains(marker),
+            "{kind:?}: MMS's block is gone: {undone}"
+        );
+        let old_url = ["meetup-join/19%3ameeting_OLD", "meet.contoso.com/old/"]
+            .into_iter()
+            .find(|u| agenda_original.contains(u))
+            .expect("the demo meeting has an old block");
+        assert!(
+            undone.contains(old_url),
+            "{kind:?}: the old block is back: {undone}"
+        );
+        // The meeting whose block the organizer changed is left as they made it.
+        let journal = rig
+            .store
+            .journal("undo", &undo.correlation_id)
+            .await
+            .unwrap();
+        // Journal keys are hrefs, percent-encoded.
+        let skipped = journal
+            .iter()
+            .find(|(href, _)| {
+                href.ends_with(&block_name.replace('@', "%40"))
+                    || href.ends_with(block_name.as_str())
+            })
+            .map(|(_, entry)| entry)
+            .unwrap_or_else(|| panic!("{kind:?}: no journal entry for {block_name}: {journal:#?}"));
+        assert_eq!(skipped.stage, mms_store::MeetingStage::Skipped, "{kind:?}");
+        assert!(
+            skipped.reason.contains("changed the online-meeting block"),
+            "{kind:?}: {}",
+            skipped.reason
+        );
+        let kept = unfold(&rig.caldav.get_event(&organizer, block_name).await);
+        assert!(
+            kept.contains("Dial in with the room phone instead"),
+            "{kind:?}"
+        );
+
+        // One update per undone meeting, each a new Message-ID.
+        let mails = rig.smtp.messages();
+        assert_eq!(
+            mails.len(),
+            migrating.len() + migrating.len() - 1,
+            "{kind:?}"
+        );
+        let undo_ids: HashSet<String> = mails[migrating.len()..]
+            .iter()
+            .map(|m| common::message_id(&m.data))
+            .collect();
+        assert_eq!(undo_ids.len(), migrating.len() - 1, "{kind:?}");
+        assert!(
+            undo_ids.is_disjoint(&migration_ids),
+            "{kind:?}: the undo's Message-IDs are its own"
+        );
+
+        // A second undo finds every meeting as before: nothing more is sent.
+        let mut again = undo_request.clone();
+        again.correlation_id = uuid::Uuid::new_v4().to_string();
+        let second = run_request(&rig.cfg, &rig.store, &again).await;
+        assert_eq!(
+            second.state,
+            MigrationState::Succeeded,
+            "{kind:?}: {second:#?}"
+        );
+        assert_eq!(second.invites_update, 0, "{kind:?}");
+        assert_eq!(
+            rig.smtp.messages().len(),
+            mails.len(),
+            "{kind:?}: the second undo sent nothing"
+        );
+    }
+}

@@ -163,6 +163,9 @@ impl From<StoreError> for ApiError {
                 (StatusCode::CONFLICT, "migration_in_progress", e.to_string())
             }
             StoreError::Contention { .. } => (StatusCode::CONFLICT, "contention", e.to_string()),
+            StoreError::NotMergeable { .. } => {
+                (StatusCode::CONFLICT, "request_queued", e.to_string())
+            }
         };
         if status.is_server_error() {
             tracing::error!(error = %e, code, "store error");

@@ -192,7 +192,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/tenants/{tenant}/migrations/{correlation_id}",
-            get(migrations::get_one),
+            get(migrations::get_one).post(migrations::undo),
         )
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(http_metrics::track))

@@ -19,7 +19,7 @@ use crate::routes::{admin, bulk, config, directory, domains, events, health, job
         directory::list_users, directory::get_user, directory::put_user, directory::delete_user,
         directory::import_users, directory::list_bridges, directory::get_bridge, directory::put_bridge,
         events::post_event, jobs::get_job, jobs::list_jobs,
-        migrations::start, bulk::bulk_start, migrations::preview, migrations::list, migrations::summary, migrations::get_one, migrations::history,
+        migrations::start, bulk::bulk_start, migrations::preview, migrations::list, migrations::summary, migrations::get_one, migrations::undo, migrations::history,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

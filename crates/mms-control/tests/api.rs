@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use common::{Api, OPERATOR};
 use mms_control::{ApiState, StartupError};
 use mms_core::config::MmsConfig;
+use mms_core::MigrationState;
 use mms_store::directory::TokenRole;
 use serde_json::{json, Value};
 
@@ -504,6 +505,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/tenants/{tenant}/migrations"),
     ("get", "/v1/tenants/{tenant}/migrations/summary"),
     ("get", "/v1/tenants/{tenant}/migrations/{correlation_id}"),
+    (
+        "post",
+        "/v1/tenants/{tenant}/migrations/{correlation_id}:undo",
+    ),
 ];
 
 /// Every `$ref` in `value`.
@@ -604,7 +609,12 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
                 .collect();
             let in_path: BTreeSet<&str> = path
                 .split('/')
-                .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                // A parameter may carry a literal suffix (`{correlation_id}:undo`).
+                .filter_map(|seg| {
+                    seg.strip_prefix('{')
+                        .and_then(|s| s.split_once('}'))
+                        .map(|(name, _)| name)
+                })
                 .collect();
             assert_eq!(
                 declared, in_path,
@@ -776,5 +786,83 @@ async fn the_console_is_served_from_the_binary_with_a_strict_policy_outside_the_
             .keys()
             .all(|path| !path.starts_with("/console")),
         "the console is not part of the JSON API"
+    );
+}
+
+/// Issue 9.2: `POST .../migrations/{correlation_id}:undo` refuses what cannot be undone with a
+/// code naming why: no such migration (also another tenant's), not final yet, nothing saved.
+#[tokio::test]
+async fn an_undo_names_what_is_missing_or_not_ready() {
+    let api = Api::start(1 << 20).await;
+    tenant_with_user(&api, "alpha").await;
+    tenant_with_user(&api, "beta").await;
+    let api = &api;
+    let undo = |tenant: &str, correlation: &str| {
+        let path = format!("/v1/tenants/{tenant}/migrations/{correlation}:undo");
+        async move { api.op("POST", &path, None).await }
+    };
+    let (status, started) = api
+        .op(
+            "POST",
+            "/v1/tenants/alpha/migrations",
+            Some(json!({"Identity": "ada@alpha.com"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let correlation = started["CorrelationId"].as_str().unwrap().to_string();
+    let cases: Vec<(u16, &str, (u16, Value))> = vec![
+        (
+            404,
+            "migration_not_found",
+            undo("alpha", "no-such-id").await,
+        ),
+        (404, "migration_not_found", undo("beta", &correlation).await),
+        (
+            409,
+            "migration_not_final",
+            undo("alpha", &correlation).await,
+        ),
+        (
+            404,
+            "operation_not_found",
+            api.op(
+                "POST",
+                &format!("/v1/tenants/alpha/migrations/{correlation}:redo"),
+                None,
+            )
+            .await,
+        ),
+        (
+            400,
+            "unknown_parameter",
+            api.op(
+                "POST",
+                &format!("/v1/tenants/alpha/migrations/{correlation}:undo?whatif=true"),
+                None,
+            )
+            .await,
+        ),
+    ];
+    for (status, code, (got_status, reply)) in cases {
+        assert_eq!(
+            (got_status, reply["Code"].as_str().unwrap_or("")),
+            (status, code),
+            "{reply}"
+        );
+    }
+    // Final, but it saved nothing (no worker ran here): nothing to undo.
+    let mut row = api
+        .store
+        .status("alpha", &correlation)
+        .await
+        .unwrap()
+        .unwrap();
+    row.state = MigrationState::Succeeded;
+    api.store.put_status_unfenced(&row).await.unwrap();
+    let (status, reply) = undo("alpha", &correlation).await;
+    assert_eq!(
+        (status, reply["Code"].as_str().unwrap()),
+        (409, "nothing_to_undo"),
+        "{reply}"
     );
 }

@@ -15,6 +15,7 @@ pub mod meeting_service;
 pub mod model;
 pub mod preview;
 pub mod send;
+pub mod undo;
 
 pub use coordinates::{Coordinates, DialInNumber, OnlineMeetingKind};
 pub use directory::{
@@ -29,3 +30,4 @@ pub use model::{
     MigrationType, SourceMeetingType, TargetMeetingType, Trigger,
 };
 pub use send::{OutgoingMessage, RecipientRefusal, SendError, SendReport, Sender};
+pub use undo::{BodyPreImage, BodyProperty, EventPreImage, MeetingPreImage, PropertyPreImage};

@@ -42,7 +42,10 @@ impl TargetMeetingType {
     }
 }
 
-/// The vendor's `MigrationType` column, derived from source and target meeting types.
+/// The vendor's `MigrationType` column, derived from source and target meeting types, plus
+/// MMS's own `Undo`: the undo of an earlier migration, which puts back what that one replaced
+/// (issue 9.2; `POST /v1/tenants/{t}/migrations/{correlation_id}:undo`, `mmsctl
+/// undo-meeting-migration`). Spelled as the variant names in JSON and in filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MigrationType {
@@ -50,6 +53,8 @@ pub enum MigrationType {
     TeamsToTeams,
     AllToTeams,
     ToSameType,
+    /// Undo of the migration its trigger names ([`Trigger::Undo`]).
+    Undo,
 }
 
 impl MigrationType {
@@ -97,7 +102,7 @@ text_enum!(SourceMeetingType, "SourceMeetingType", [All => "All", SfB => "SfB", 
 text_enum!(TargetMeetingType, "TargetMeetingType", [Current => "Current", Teams => "Teams"]);
 text_enum!(MigrationType, "MigrationType", [
     SfbToTeams => "SfbToTeams", TeamsToTeams => "TeamsToTeams",
-    AllToTeams => "AllToTeams", ToSameType => "ToSameType",
+    AllToTeams => "AllToTeams", ToSameType => "ToSameType", Undo => "Undo",
 ]);
 text_enum!(MigrationState, "State", [
     Pending => "Pending", InProgress => "InProgress", Failed => "Failed", Succeeded => "Succeeded",
@@ -115,6 +120,20 @@ pub enum Trigger {
     UpgradePolicy { mode: String },
     /// T4: Start-CsExMeetingMigration.
     Manual,
+    /// An admin's undo of the migration `of` (issue 9.2): the request puts back, meeting by
+    /// meeting, what that migration replaced. Its source and target meeting types are copied
+    /// from the migration undone, for the record; they select nothing.
+    Undo { of: String },
+}
+
+impl Trigger {
+    /// The migration this request undoes, when it is an undo.
+    pub fn undoes(&self) -> Option<&str> {
+        match self {
+            Trigger::Undo { of } => Some(of),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Trigger {
@@ -129,6 +148,7 @@ impl fmt::Display for Trigger {
             Trigger::AudioConferencing { change } => write!(f, "T2 AudioConferencing {change}"),
             Trigger::UpgradePolicy { mode } => write!(f, "T3 TeamsUpgradePolicy {mode}"),
             Trigger::Manual => f.write_str("T4 Start-CsExMeetingMigration"),
+            Trigger::Undo { of } => write!(f, "Undo of migration {of}"),
         }
     }
 }
@@ -167,8 +187,12 @@ impl MigrationRequest {
         }
     }
 
+    /// `Undo` for an undo request, else the vendor's type of its source and target.
     pub fn migration_type(&self) -> MigrationType {
-        MigrationType::derive(self.source, self.target)
+        match self.trigger {
+            Trigger::Undo { .. } => MigrationType::Undo,
+            _ => MigrationType::derive(self.source, self.target),
+        }
     }
 }
 
@@ -296,6 +320,25 @@ mod tests {
                 MigrationType::ToSameType
             );
         }
+    }
+
+    #[test]
+    fn an_undo_request_is_of_its_own_migration_type() {
+        let undo = MigrationRequest::new(
+            "t",
+            "u@x.com",
+            SourceMeetingType::All,
+            TargetMeetingType::Teams,
+            Trigger::Undo { of: "c1".into() },
+        );
+        assert_eq!(undo.migration_type(), MigrationType::Undo);
+        assert_eq!(undo.trigger.undoes(), Some("c1"));
+        assert_eq!(undo.trigger.to_string(), "Undo of migration c1");
+        assert_eq!(
+            "undo".parse::<MigrationType>().unwrap(),
+            MigrationType::Undo
+        );
+        assert_eq!(Trigger::Manual.undoes(), None);
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub struct PreviewItem {
     pub outcome: PreviewOutcome,
     /// Why: the skip reason, the failure, or what would change.
     pub reason: String,
-    /// For `WouldUpdate`: the new online-meeting block of DESCRIPTION, as plain text.
+    /// For `WouldUpdate`: the new online-meeting block of DESCRIPTION, as plain text (for an
+    /// undo: the old block that would come back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_block: Option<String>,
 }
@@ -75,5 +76,14 @@ pub trait Previewer: Send + Sync {
         organizer: &UserProfile,
         source: SourceMeetingType,
         target: TargetMeetingType,
+    ) -> Result<Preview, PreviewError>;
+
+    /// What an undo of migration `undone` of `organizer` would do (issue 9.2), meeting by
+    /// meeting of those that migration saved, writing nothing anywhere. `WouldUpdate` items
+    /// carry the block that would come back in `new_block`.
+    async fn preview_undo(
+        &self,
+        organizer: &UserProfile,
+        undone: &str,
     ) -> Result<Preview, PreviewError>;
 }

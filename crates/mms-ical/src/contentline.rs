@@ -122,6 +122,16 @@ impl ContentLine {
             .then(|| Self::from_unfolded(unfolded, self.colon, line_ending))
     }
 
+    /// A line from its unfolded text (`NAME;PARAMS:VALUE`, as [`ContentLine::unfolded`] gives
+    /// it), folded anew at 75 octets: how a line kept aside (a migration's pre-image) comes back.
+    pub fn from_unfolded_text(unfolded: &str, line_ending: &str) -> Result<ContentLine, IcalError> {
+        let parsed = ContentLine::parse(String::new(), unfolded.to_string(), 0)?;
+        Ok(ContentLine {
+            raw: fold(unfolded, line_ending),
+            ..parsed
+        })
+    }
+
     fn from_unfolded(unfolded: String, colon: usize, line_ending: &str) -> ContentLine {
         let name_end = unfolded.find([';', ':']).unwrap_or(colon);
         ContentLine {

@@ -5,6 +5,8 @@
 //! [`select`] (migrate or skip, with a reason), [`rewrite`] (new coordinates in; the new resource
 //! and whether anything changed out), then, when it changed and was saved, [`build_updates`] (the
 //! messages to the attendees, in batches). [`Limits`] bounds what one resource may cost.
+//! An undo of a migration calls [`undo`] instead of [`rewrite`], with the pre-image the rewrite
+//! recorded ([`Rewritten::pre_image`]).
 //!
 //! # Why a content-line layer of our own
 //!
@@ -52,14 +54,16 @@ pub mod rewrite;
 pub mod select;
 pub mod text;
 pub mod time;
+pub mod undo;
 
 use chrono::{DateTime, Utc};
-use mms_core::{Coordinates, SourceMeetingType};
+use mms_core::{Coordinates, MeetingPreImage, SourceMeetingType};
 
 pub use contentline::{Document, Limits};
 pub use error::IcalError;
 pub use imip::{build_updates, NotNotified, NotNotifiedReason, UpdateContext, UpdatePlan};
 pub use select::{Selected, Selection, Skip, SkipReason};
+pub use undo::{UndoSkip, Undone};
 
 /// The resource as text: iCalendar is UTF-8 (RFC 5545 3.1.4); anything else is a typed error.
 pub fn utf8(bytes: &[u8]) -> Result<&str, IcalError> {
@@ -104,6 +108,9 @@ pub struct Rewritten {
     pub uid: String,
     /// SEQUENCE of the master event after the rewrite.
     pub sequence: u32,
+    /// What the rewrite replaced, per changed VEVENT (empty when nothing changed): kept by the
+    /// worker so that the migration can be undone ([`undo`]).
+    pub pre_image: MeetingPreImage,
 }
 
 /// Writes `coords` into every VEVENT (master and exceptions) that has an online block or
@@ -125,10 +132,10 @@ pub fn rewrite_with(
 ) -> Result<Rewritten, IcalError> {
     let mut document = Document::parse_with(ics, limits)?;
     let line_ending = document.line_ending;
-    let (changed, uid, sequence) = document.with_root(|calendar| -> Result<_, IcalError> {
-        let mut changed = false;
+    let (events, uid, sequence) = document.with_root(|calendar| -> Result<_, IcalError> {
+        let mut events = Vec::new();
         for event in calendar.components_mut().filter(|c| c.name == "VEVENT") {
-            changed |= rewrite::rewrite_event(event, coords, line_ending, now)?;
+            events.extend(rewrite::rewrite_event(event, coords, line_ending, now)?);
         }
         let master = calendar
             .master_event()
@@ -140,8 +147,9 @@ pub fn rewrite_with(
                 property: "UID",
                 why: "a meeting cannot be updated without its UID",
             })?;
-        Ok((changed, uid, select::sequence_of(master)?))
+        Ok((events, uid, select::sequence_of(master)?))
     })??;
+    let changed = !events.is_empty();
     let ics = if changed {
         document.serialize()
     } else {
@@ -150,7 +158,55 @@ pub fn rewrite_with(
     Ok(Rewritten {
         ics,
         changed,
+        pre_image: MeetingPreImage {
+            uid: uid.clone(),
+            events,
+        },
         uid,
         sequence,
+    })
+}
+
+/// Undoes a migration of one meeting (issue 9.2): given the meeting as it is now and the
+/// pre-image its migration recorded ([`Rewritten::pre_image`]), puts the previous online block
+/// back wherever the meeting still carries what the migration wrote, keeping every later edit of
+/// the organizer outside the block. See [`undo::undo_event`] for the rules. `now` becomes
+/// DTSTAMP and LAST-MODIFIED of the events that changed, whose SEQUENCE is raised.
+pub fn undo(
+    ics: &str,
+    pre_image: &MeetingPreImage,
+    now: DateTime<Utc>,
+) -> Result<Undone, IcalError> {
+    undo_with(ics, pre_image, now, &Limits::default())
+}
+
+/// [`undo`] with explicit limits.
+pub fn undo_with(
+    ics: &str,
+    pre_image: &MeetingPreImage,
+    now: DateTime<Utc>,
+    limits: &Limits,
+) -> Result<Undone, IcalError> {
+    let mut document = Document::parse_with(ics, limits)?;
+    let line_ending = document.line_ending;
+    let result = document
+        .with_root(|calendar| undo::undo_calendar(calendar, pre_image, line_ending, now))??;
+    Ok(match result {
+        undo::CalendarUndo::Skipped(skip) => Undone::Skipped(skip),
+        undo::CalendarUndo::Done {
+            changed,
+            uid,
+            sequence,
+        } => Undone::Restored(Rewritten {
+            ics: if changed {
+                document.serialize()
+            } else {
+                ics.to_string()
+            },
+            changed,
+            uid,
+            sequence,
+            pre_image: MeetingPreImage::default(),
+        }),
     })
 }

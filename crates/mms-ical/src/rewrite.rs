@@ -6,13 +6,19 @@
 //! bytes. Only an event whose content changed gets SEQUENCE raised and DTSTAMP / LAST-MODIFIED
 //! set: rewriting with the coordinates already in place changes nothing at all.
 //!
+//! Every change is also recorded as the event's *pre-image* ([`EventPreImage`]): the span of each
+//! body that was replaced and the whole content lines that were replaced or removed, each with
+//! what was written instead, so that [`crate::undo`] can put them back.
+//!
 //! "Changed" means changed in meaning (`crate::meaning`): a meeting that already carries the
 //! target block, in whatever spelling its CalDAV server stored it (parameters reordered,
 //! re-cased or quoted, TEXT escaped differently, refolded, other line ends, properties
 //! reordered), is not changed, keeps its SEQUENCE and its bytes, and gets no second update.
 
 use chrono::{DateTime, Utc};
-use mms_core::{Coordinates, OnlineMeetingKind};
+use mms_core::{
+    BodyPreImage, BodyProperty, Coordinates, EventPreImage, OnlineMeetingKind, PropertyPreImage,
+};
 
 use crate::contentline::{Component, ContentLine, Edit};
 use crate::detect::{
@@ -20,7 +26,7 @@ use crate::detect::{
     LOCATION_PLACEHOLDERS,
 };
 use crate::error::IcalError;
-use crate::meaning::same_meanings;
+use crate::meaning::{same_meaning, same_meanings};
 use crate::render::{heading, html_block, location_placeholder, tel_uri, text_block};
 use crate::select::sequence_of;
 use crate::text::{escape, unescape, Unescaped};
@@ -38,58 +44,105 @@ const STALE_MEETING_PROPERTIES: &[&str] = &[
 /// The property Outlook reads to show its "Join Teams meeting" button.
 const TEAMS_URL_PROPERTY: &str = "X-MICROSOFT-SKYPETEAMSMEETINGURL";
 
-/// Rewrites one VEVENT; returns whether its content changed (before SEQUENCE and stamps).
+/// Rewrites one VEVENT; returns what it replaced (its pre-image, for an undo) when its content
+/// changed, `None` when it did not (before SEQUENCE and stamps).
 pub fn rewrite_event(
     event: &mut Component,
     coords: &Coordinates,
     line_ending: &str,
     now: DateTime<Utc>,
-) -> Result<bool, IcalError> {
+) -> Result<Option<EventPreImage>, IcalError> {
     let found = evidence(event);
     if !found.any() {
-        return Ok(false);
+        return Ok(None);
     }
     let old_urls = found.join_urls;
-    let mut changed = rewrite_body(
+    let mut image = EventPreImage {
+        uid: uid_of(event),
+        recurrence_id: recurrence_id_of(event),
+        ..EventPreImage::default()
+    };
+    image.bodies.extend(rewrite_body(
         event,
-        "DESCRIPTION",
+        BodyProperty::Description,
         &text_block(coords),
         coords.kind,
         text_blocks,
         line_ending,
-    );
+    ));
     if event.property("X-ALT-DESC").is_some() {
-        changed |= rewrite_body(
+        image.bodies.extend(rewrite_body(
             event,
-            "X-ALT-DESC",
+            BodyProperty::AltDescription,
             &html_block(coords),
             coords.kind,
             html_blocks,
             line_ending,
-        );
+        ));
     }
     let mut teams_url_present = event.property(TEAMS_URL_PROPERTY).is_some();
-    changed |= event.edit_properties(|p| {
-        edit_property(p, coords, &old_urls, &mut teams_url_present, line_ending)
+    event.edit_properties(|p| {
+        let edit = edit_property(p, coords, &old_urls, &mut teams_url_present, line_ending);
+        if let Edit::Replace(lines) = &edit {
+            // The same test `edit_properties` applies: one line saying the same is no change.
+            if !(lines.len() == 1 && same_meaning(&lines[0], p)) {
+                image.properties.push(PropertyPreImage {
+                    before: vec![p.unfolded().to_string()],
+                    after: lines.iter().map(|l| l.unfolded().to_string()).collect(),
+                });
+            }
+        }
+        edit
     });
-    changed |= rewrite_conference(event, coords, &old_urls, line_ending);
-    if changed {
-        let sequence = sequence_of(event)?.saturating_add(1);
-        let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
-        event.set_property(
-            "SEQUENCE",
-            ContentLine::new("SEQUENCE", "", &sequence.to_string(), line_ending),
-        );
-        event.set_property(
-            "DTSTAMP",
-            ContentLine::new("DTSTAMP", "", &stamp, line_ending),
-        );
-        event.set_property(
-            "LAST-MODIFIED",
-            ContentLine::new("LAST-MODIFIED", "", &stamp, line_ending),
-        );
+    image
+        .properties
+        .extend(rewrite_conference(event, coords, &old_urls, line_ending));
+    if image.bodies.is_empty() && image.properties.is_empty() {
+        return Ok(None);
     }
-    Ok(changed)
+    stamp_changed(event, line_ending, now)?;
+    Ok(Some(image))
+}
+
+/// A changed event gets SEQUENCE raised and DTSTAMP / LAST-MODIFIED set to `now` (RFC 5546
+/// 2.1.4: attendees' clients apply an update only with a higher SEQUENCE). The rewrite and the
+/// undo both end this way.
+pub(crate) fn stamp_changed(
+    event: &mut Component,
+    line_ending: &str,
+    now: DateTime<Utc>,
+) -> Result<(), IcalError> {
+    let sequence = sequence_of(event)?.saturating_add(1);
+    let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+    event.set_property(
+        "SEQUENCE",
+        ContentLine::new("SEQUENCE", "", &sequence.to_string(), line_ending),
+    );
+    event.set_property(
+        "DTSTAMP",
+        ContentLine::new("DTSTAMP", "", &stamp, line_ending),
+    );
+    event.set_property(
+        "LAST-MODIFIED",
+        ContentLine::new("LAST-MODIFIED", "", &stamp, line_ending),
+    );
+    Ok(())
+}
+
+/// An event's UID, trimmed; empty when it has none.
+pub(crate) fn uid_of(event: &Component) -> String {
+    event
+        .property("UID")
+        .map(|p| p.value().trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The occurrence an event stands for: its RECURRENCE-ID value, trimmed and upper-cased (a
+/// DATE-TIME's case carries no meaning), `None` for a master or single event.
+pub(crate) fn recurrence_id_of(event: &Component) -> Option<String> {
+    event
+        .property("RECURRENCE-ID")
+        .map(|p| p.value().trim().to_ascii_uppercase())
 }
 
 /// How many times a body is re-edited looking for a fixpoint (see [`rewrite_body`]).
@@ -98,37 +151,85 @@ const MAX_BODY_PASSES: usize = 4;
 /// Puts `block` into a TEXT body (see [`body_with_block`]), iterated to a fixpoint: broken HTML
 /// can make the recognisers see a different block layout in their own output, and a rewrite
 /// must be idempotent whatever the input. A body that does not settle within a few passes
-/// (found only by fuzzing) is left as it was.
+/// (found only by fuzzing) is left as it was. Returns what changed ([`body_pre_image`]), or
+/// `None` when the body was left as it was.
 fn rewrite_body(
     event: &mut Component,
-    name: &str,
+    property: BodyProperty,
     block: &str,
     kind: OnlineMeetingKind,
     find: fn(&str) -> Vec<Block>,
     line_ending: &str,
-) -> bool {
+) -> Option<BodyPreImage> {
+    let name = property.name();
     let Some(existing) = event.property(name) else {
-        return event.set_property(
-            name,
-            ContentLine::new(name, "", &escape(block), line_ending),
-        );
+        let value = escape(block);
+        event.set_property(name, ContentLine::new(name, "", &value, line_ending));
+        return Some(body_pre_image(property, None, &value, block));
     };
-    let html = name == "X-ALT-DESC";
+    let html = property == BodyProperty::AltDescription;
     let mut current = existing.value().to_string();
     for _ in 0..MAX_BODY_PASSES {
         let next = body_with_block(&current, block, kind, find, html);
         if next == current {
             if current == existing.value() {
-                return false;
+                return None;
             }
-            return match existing.with_value(&current, line_ending) {
-                Some(line) => event.set_property(name, line),
-                None => false,
-            };
+            let before = existing.value().to_string();
+            let line = existing.with_value(&current, line_ending)?;
+            return event
+                .set_property(name, line)
+                .then(|| body_pre_image(property, Some(&before), &current, block));
         }
         current = next;
     }
-    false
+    None
+}
+
+/// What a body's rewrite replaced, from the raw values before (`None`: no such property) and
+/// after: in unescaped text, the smallest span around `block` outside of which both are equal.
+/// The span is widened to hold the whole block, so that an undo finds all of what MMS wrote.
+pub(crate) fn body_pre_image(
+    property: BodyProperty,
+    before_raw: Option<&str>,
+    after_raw: &str,
+    block: &str,
+) -> BodyPreImage {
+    let before = before_raw.map(unescape).unwrap_or_default();
+    let after = unescape(after_raw);
+    let prefix = common_prefix(&before, &after);
+    let suffix = common_suffix(&before[prefix..], &after[prefix..]);
+    let (mut start, mut end) = (prefix, after.len() - suffix);
+    if let Some(at) = after.find(block) {
+        start = start.min(at);
+        end = end.max(at + block.len());
+    }
+    let tail = after.len() - end;
+    BodyPreImage {
+        property,
+        existed: before_raw.is_some(),
+        replaced: before[start..before.len() - tail].to_string(),
+        written: after[start..end].to_string(),
+    }
+}
+
+/// Length in bytes of the longest common prefix of `a` and `b`, at a character boundary.
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i)
+        .min(b.len())
+}
+
+/// Length in bytes of the longest common suffix of `a` and `b`, at a character boundary.
+fn common_suffix(a: &str, b: &str) -> usize {
+    a.chars()
+        .rev()
+        .zip(b.chars().rev())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x.len_utf8())
+        .sum()
 }
 
 /// Replaces one block of a TEXT body with `block` and drops the others; adds `block` when the
@@ -253,12 +354,13 @@ fn replace_urls(value: &str, old_urls: &[String], new_url: &str) -> String {
 
 /// RFC 7986 CONFERENCE properties: those pointing at the old meeting (its join URL or a phone
 /// number) are replaced, in place of the first of them, by the new join URL and dial-in numbers.
+/// Returns the group replaced and its replacement, `None` when nothing changed.
 fn rewrite_conference(
     event: &mut Component,
     coords: &Coordinates,
     old_urls: &[String],
     line_ending: &str,
-) -> bool {
+) -> Option<PropertyPreImage> {
     let is_old = |p: &ContentLine| {
         let value = p.value().trim();
         p.name() == "CONFERENCE"
@@ -267,7 +369,7 @@ fn rewrite_conference(
                 || old_urls.iter().any(|u| u == value))
     };
     if !event.properties().any(is_old) {
-        return false;
+        return None;
     }
     let mut replacement = vec![ContentLine::new(
         "CONFERENCE",
@@ -292,8 +394,19 @@ fn rewrite_conference(
     // Servers reorder CONFERENCE lines and their parameters: the old lines that already say
     // what the replacement says, in any order and spelling, stay as they are.
     if same_meanings(event.properties().filter(|p| is_old(p)), &replacement) {
-        return false;
+        return None;
     }
+    let image = PropertyPreImage {
+        before: event
+            .properties()
+            .filter(|p| is_old(p))
+            .map(|p| p.unfolded().to_string())
+            .collect(),
+        after: replacement
+            .iter()
+            .map(|l| l.unfolded().to_string())
+            .collect(),
+    };
     let mut pending = Some(replacement);
     event.edit_properties(|p| match (is_old(p), pending.take()) {
         (true, Some(lines)) => Edit::Replace(lines),
@@ -303,7 +416,7 @@ fn rewrite_conference(
             Edit::Keep
         }
     });
-    true
+    Some(image)
 }
 
 /// The `tel:` URI of a CONFERENCE property: [`tel_uri`] with its pause commas percent-encoded.

@@ -10,6 +10,7 @@
 //! | [`StoreError::Contention`] | 503, `Retry-After` | concurrent triggers on one user: retry at once |
 //! | [`StoreError::LeaseLost`] | 409 | another worker owns the mailbox now |
 //! | [`StoreError::InProgress`] | 409 | a live worker runs that migration: wait for it |
+//! | [`StoreError::NotMergeable`] | 409 | an undo and a migration of one user cannot share a request: retry once the queued one started |
 //! | [`StoreError::Invalid`] | 400 | the request contradicts itself: the message says what to fix |
 //! | [`StoreError::CorruptRecord`], [`StoreError::Corrupt`] | 500 | a stored record does not decode: the message names the key and the repair |
 //! | [`StoreError::Encode`] | 500 | a value could not be encoded: a bug, report it |
@@ -59,6 +60,15 @@ pub enum StoreError {
     /// Concurrent writers kept changing the same user's queued request; retry the operation.
     #[error("the queued request of {user} kept changing under concurrent triggers: retry")]
     Contention { user: String },
+    /// An undo and a migration cannot be merged into one request (issue 9.2), and the user
+    /// already has one of them queued and not yet started.
+    #[error("{user} already has request {queued} queued ({queued_kind}) and a new {incoming_kind} cannot be merged into it: retry once it has started (mmsctl get-meeting-migration --correlation-id {queued})")]
+    NotMergeable {
+        user: String,
+        queued: String,
+        queued_kind: &'static str,
+        incoming_kind: &'static str,
+    },
 }
 
 /// Why a stored record does not decode.

@@ -15,15 +15,19 @@
 //! - The **sent ledger** (`sent:<user>`, Message-ID -> time) says which updates SMTP accepted, so
 //!   none is sent twice ([`Store::was_sent`]).
 //!
+//! - The **pre-images** (`preimage:<correlation>`, meeting key -> [`MeetingPreImage`]) keep what
+//!   the migration replaced in each meeting it saved, for an undo (`crate::undo`).
+//!
 //! A page of meetings is written in ONE fenced script ([`Store::record_meetings`]): entries,
-//! counters, pending changes and ledger entries together, or nothing when the lease is stale.
+//! counters, pending changes, ledger entries and pre-images together, or nothing when the lease
+//! is stale.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use mms_core::{MeetingOutcome, MeetingOutcomeKind};
+use mms_core::{MeetingOutcome, MeetingOutcomeKind, MeetingPreImage};
 use redis::{AsyncCommands, Script, ScriptInvocation};
 use serde::{Deserialize, Serialize};
 
@@ -172,6 +176,9 @@ pub enum PendingChange {
 /// One meeting's write in a [`Store::record_meetings`] page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeetingWrite {
+    /// What the migration replaced in the meeting (stored in the migration's pre-images,
+    /// `crate::undo`); `None` leaves what is stored.
+    pub pre_image: Option<MeetingPreImage>,
     /// The meeting's key in the journal (its href in the mailbox).
     pub key: String,
     pub entry: JournalEntry,
@@ -189,6 +196,16 @@ impl MeetingWrite {
             entry,
             pending: PendingChange::Keep,
             sent: Vec::new(),
+            pre_image: None,
+        }
+    }
+
+    /// The same write, storing what the migration replaced in the meeting too (written with
+    /// the `Saving` entry, before the meeting is saved, so an undo finds every meeting saved).
+    pub fn with_pre_image(self, pre_image: MeetingPreImage) -> Self {
+        MeetingWrite {
+            pre_image: Some(pre_image),
+            ..self
         }
     }
 
@@ -265,6 +282,14 @@ pub struct JournalCursor(u64);
 impl JournalCursor {
     /// The first page.
     pub const START: JournalCursor = JournalCursor(0);
+
+    pub(crate) fn at(position: u64) -> JournalCursor {
+        JournalCursor(position)
+    }
+
+    pub(crate) fn position(self) -> u64 {
+        self.0
+    }
 }
 
 /// One page of a migration's journal, in no set order.
@@ -290,6 +315,7 @@ struct EncodedWrite<'a> {
     pending_op: &'static str,
     pending_json: String,
     sent_json: String,
+    pre_image_json: String,
 }
 
 impl<'a> EncodedWrite<'a> {
@@ -298,7 +324,13 @@ impl<'a> EncodedWrite<'a> {
         entry: &JournalEntry,
         pending: &PendingChange,
         sent: &[String],
+        pre_image: Option<&MeetingPreImage>,
     ) -> Result<Self, StoreError> {
+        let pre_image_json = match pre_image {
+            Some(image) => serde_json::to_string(image)
+                .map_err(|e| StoreError::encode("meeting pre-image", e))?,
+            None => String::new(),
+        };
         let (pending_op, pending_json) = match pending {
             PendingChange::Keep => ("keep", String::new()),
             PendingChange::Clear => ("clear", String::new()),
@@ -320,6 +352,7 @@ impl<'a> EncodedWrite<'a> {
             pending_op,
             pending_json,
             sent_json,
+            pre_image_json,
         })
     }
 }
@@ -345,6 +378,7 @@ impl LuaCall for RecordMeetings<'_> {
             .key(self.keys.counts(tenant, self.correlation))
             .key(self.keys.pending(tenant, user))
             .key(self.keys.sent(tenant, user))
+            .key(self.keys.pre_images(tenant, self.correlation))
             .arg(self.lease.value())
             .arg(self.now_ms)
             .arg(self.ledger_ttl_ms);
@@ -354,7 +388,8 @@ impl LuaCall for RecordMeetings<'_> {
                 .arg(write.stage.name())
                 .arg(write.pending_op)
                 .arg(&write.pending_json)
-                .arg(&write.sent_json);
+                .arg(&write.sent_json)
+                .arg(&write.pre_image_json);
         }
         call
     }
@@ -390,7 +425,7 @@ impl Store {
         }
         let encoded = writes
             .iter()
-            .map(|w| EncodedWrite::new(&w.key, &w.entry, &w.pending, &w.sent))
+            .map(|w| EncodedWrite::new(&w.key, &w.entry, &w.pending, &w.sent, w.pre_image.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         self.run_record_meetings(lease, correlation, encoded).await
     }
@@ -423,7 +458,7 @@ impl Store {
         meeting_key: &str,
         entry: &JournalEntry,
     ) -> Result<(), StoreError> {
-        let write = EncodedWrite::new(meeting_key, entry, &PendingChange::Keep, &[])?;
+        let write = EncodedWrite::new(meeting_key, entry, &PendingChange::Keep, &[], None)?;
         self.run_record_meetings(lease, correlation, vec![write])
             .await
     }
@@ -449,7 +484,7 @@ impl Store {
             )));
         };
         let sent = [message_id.to_string()];
-        let write = EncodedWrite::new(meeting_key, entry, &PendingChange::Clear, &sent)?;
+        let write = EncodedWrite::new(meeting_key, entry, &PendingChange::Clear, &sent, None)?;
         self.run_record_meetings(lease, correlation, vec![write])
             .await
     }

@@ -112,6 +112,11 @@ impl Keys {
     pub fn journal(&self, tenant: &str, correlation: &str) -> String {
         self.t(tenant, &format!("journal:{correlation}"))
     }
+    /// HASH meeting key -> JSON [`mms_core::MeetingPreImage`], per migration: what it replaced
+    /// in each meeting it rewrote, for an undo (written with the journal, kept as long).
+    pub fn pre_images(&self, tenant: &str, correlation: &str) -> String {
+        self.t(tenant, &format!("preimage:{correlation}"))
+    }
     /// HASH message-id -> time: every update accepted by SMTP for the user (never sent twice).
     pub fn sent(&self, tenant: &str, user: &str) -> String {
         self.t(tenant, &format!("sent:{user}"))
@@ -202,6 +207,7 @@ mod tests {
             k.statuses("acme"),
             k.user_migrations("acme", "u@x"),
             k.journal("acme", "c"),
+            k.pre_images("acme", "c"),
             k.sent("acme", "u@x"),
             k.history("acme", "u@x"),
             k.counts("acme", "c"),

@@ -36,6 +36,7 @@ pub mod queue;
 pub mod retention;
 mod script;
 pub mod summary;
+pub mod undo;
 
 use std::sync::{Arc, Mutex};
 

@@ -376,6 +376,23 @@ impl Store {
                 "{requests_key} field {correlation}: {e}; delete the field (`redis-cli HDEL`) and trigger the migration again"
             ))
         })?;
+        // An undo puts back what one migration replaced; merged with a migration it would be
+        // neither (issue 9.2).
+        if queued.trigger.undoes().is_some() || incoming.trigger.undoes().is_some() {
+            let kind = |r: &MigrationRequest| {
+                if r.trigger.undoes().is_some() {
+                    "undo"
+                } else {
+                    "migration"
+                }
+            };
+            return Err(StoreError::NotMergeable {
+                user: user.clone(),
+                queued: correlation.to_string(),
+                queued_kind: kind(&queued),
+                incoming_kind: kind(incoming),
+            });
+        }
         let merged = merge_requests(&queued, incoming);
         let now = Utc::now();
         let message = format!(

@@ -2,11 +2,12 @@
 //! memory per user is bounded. The values come from `[retention]` of the configuration
 //! ([`RetentionConfig`]) through [`Store::with_retention`]:
 //!
-//! - a final migration's journal and journal counters expire after `journal_days`;
+//! - a final migration's journal, journal counters and pre-images (what an undo needs) expire
+//!   after `journal_days`;
 //! - a user's sent ledger expires `sent_ledger_days` after its last entry;
 //! - a user's history keeps its last `history_events` events;
 //! - a user keeps at most `status_rows_per_user` status rows: when a row becomes final, the
-//!   oldest final rows beyond that are removed with their journals and counters
+//!   oldest final rows beyond that are removed with their journals, counters and pre-images
 //!   (`lua/retention/trim_user_rows.lua`, idempotent; live rows are never removed).
 
 use std::sync::LazyLock;
@@ -54,7 +55,8 @@ impl LuaCall for TrimUserRows<'_> {
         for correlation in self.candidates {
             call.key(keys.status(tenant, correlation))
                 .key(keys.journal(tenant, correlation))
-                .key(keys.counts(tenant, correlation));
+                .key(keys.counts(tenant, correlation))
+                .key(keys.pre_images(tenant, correlation));
         }
         call.arg(self.remove);
         for correlation in self.candidates {

@@ -12,10 +12,13 @@
 //!    journal or from the user's pending updates), what to do: nothing, save and send, or only
 //!    send the owed update (P5).
 //!
+//! An undo (issue 9.2) answers question 3 with [`after_undo`] instead: the same actions, plus a
+//! skip when the organizer changed the block since the migration.
+//!
 //! The I/O around them (mint, PUT with If-Match, SMTP, the journal) stays in the pipeline.
 
 use mms_core::{Coordinates, MeetingServiceError};
-use mms_ical::{IcalError, Rewritten, Selected, Selection};
+use mms_ical::{IcalError, Rewritten, Selected, Selection, Undone};
 
 /// Answer to question 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +142,34 @@ pub fn after_rewrite(
     }
 }
 
+/// The answer of an undo (issue 9.2) for one meeting, in place of question 3: skip it with the
+/// reason [`mms_ical::undo`] gave (the organizer changed the block since), or act on the
+/// restored text exactly as on a rewrite ([`after_rewrite`]): a meeting already as before the
+/// migration is `Unchanged` and gets no update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterUndo {
+    Skip { reason: String },
+    Act(Action),
+}
+
+pub fn after_undo(
+    undone: Result<&Undone, &IcalError>,
+    owed: Option<OwedUpdate>,
+    notifier: Notifier,
+) -> AfterUndo {
+    match undone {
+        Err(e) => AfterUndo::Act(Action::Fail {
+            reason: format!("cannot undo: {e}"),
+        }),
+        Ok(Undone::Skipped(skip)) => AfterUndo::Skip {
+            reason: format!("not undone: {skip}"),
+        },
+        Ok(Undone::Restored(restored)) => {
+            AfterUndo::Act(after_rewrite(Ok(restored), owed, notifier))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +181,7 @@ mod tests {
             changed,
             uid: "u".into(),
             sequence,
+            pre_image: Default::default(),
         }
     }
 
@@ -225,6 +257,31 @@ mod tests {
             after_rewrite(Err(&err), owed(1), Mms),
             Action::Fail { reason } if reason.starts_with("cannot rewrite")
         ));
+    }
+
+    #[test]
+    fn an_undo_skips_an_edited_block_and_otherwise_decides_as_a_rewrite() {
+        let skip = Undone::Skipped(mms_ical::UndoSkip::BlockChanged {
+            property: "DESCRIPTION",
+            recurrence_id: None,
+        });
+        assert!(matches!(
+            after_undo(Ok(&skip), None, Notifier::Mms),
+            AfterUndo::Skip { reason } if reason.starts_with("not undone: the organizer changed")
+        ));
+        let restored = Undone::Restored(rewritten(true, 5));
+        assert_eq!(
+            after_undo(Ok(&restored), None, Notifier::Mms),
+            AfterUndo::Act(Action::SaveAndNotify {
+                sequence: 5,
+                notifier: Notifier::Mms
+            })
+        );
+        let as_before = Undone::Restored(rewritten(false, 5));
+        assert_eq!(
+            after_undo(Ok(&as_before), None, Notifier::Mms),
+            AfterUndo::Act(Action::Unchanged)
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! - [`supervisor`]: one per tenant; enforces MeetingMigrationEnabled (holds requests), the
 //!   concurrency limit and the retry limit; turns outcomes into ack / requeue.
 //! - [`migration`]: the per-request actor and [`pipeline`], the stages themselves.
-//! - [`preview`]: the what-if, the stages up to the rewrite with nothing written or sent.
+//! - [`undo`]: an undo of a migration, through the same stages from the migration's pre-images.
+//! - [`preview`]: the what-if, the stages up to the rewrite (or the undo) with nothing written
+//!   or sent.
 //! - [`lease_keeper`]: renews the mailbox lease while a migration runs, and says when it is lost.
 //! - [`telemetry`]: metric families (names, HELP, buckets) and the helpers that record them;
 //!   [`queue_metrics`]: the queue sampled for Prometheus; [`metrics_server`]: the metrics port
@@ -34,6 +36,7 @@ pub mod queue_metrics;
 pub mod retry;
 pub mod supervisor;
 pub mod telemetry;
+pub mod undo;
 
 use std::sync::Arc;
 

@@ -253,7 +253,12 @@ async fn run_under_lease(
             notifier: pipeline::notifier(services, &req.user).await?,
             pending: store.pending_updates(&req.tenant, &req.user).await?,
         };
-        pipeline::migrate_mailbox(&attempt, &context, &mut status).await
+        match req.trigger.undoes() {
+            Some(undone) => {
+                crate::undo::undo_mailbox(&attempt, &context, &mut status, undone).await
+            }
+            None => pipeline::migrate_mailbox(&attempt, &context, &mut status).await,
+        }
     };
     // A panic on some meeting's data is a failed attempt like any other: caught here, it goes
     // through the retry policy and the fenced status write, and the lease is released.

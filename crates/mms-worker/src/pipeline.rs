@@ -42,7 +42,7 @@ use crate::telemetry::{self, FailureReason, FailureScope, SmtpRefusal, StageTime
 use crate::Services;
 
 /// How often one meeting may change under us (412) before the attempt gives up and retries later.
-const MAX_CONFLICTS: usize = 5;
+pub(crate) const MAX_CONFLICTS: usize = 5;
 /// Sends of one batch to recipients the relay deferred (4xx on RCPT), within one attempt.
 const DEFERRED_ROUNDS: usize = 3;
 /// Above this many attendees the update is built on a blocking thread, off the async runtime.
@@ -125,7 +125,7 @@ pub struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
-    fn check_lease(&self) -> Result<(), RunError> {
+    pub(crate) fn check_lease(&self) -> Result<(), RunError> {
         if self.keeper.is_lost() {
             Err(RunError::LeaseLost)
         } else {
@@ -297,44 +297,7 @@ pub async fn migrate_mailbox(
             .buffer_unordered(parallel)
             .collect()
             .await;
-        let mut worst: Option<RunError> = None;
-        for (href, result) in results {
-            match result {
-                Ok(Done::Recorded(entry)) => {
-                    if entry.stage == MeetingStage::Failed {
-                        meeting_failed(&href, &entry);
-                    }
-                    journal.insert(href, entry);
-                }
-                Ok(Done::WithPage(write)) => with_page.push(write),
-                Err(e) => {
-                    if worst.as_ref().is_none_or(|w| e.severity() > w.severity()) {
-                        worst = Some(e);
-                    }
-                }
-            }
-        }
-        if !with_page.is_empty() {
-            attempt.check_lease()?;
-            services
-                .store
-                .record_meetings(attempt.lease, &request.correlation_id, &with_page)
-                .await?;
-            for write in with_page {
-                if write.entry.stage == MeetingStage::Failed {
-                    meeting_failed(&write.key, &write.entry);
-                }
-                count_meeting(write.entry.stage);
-                journal.insert(write.key, write.entry);
-            }
-        }
-        tally(status, &journal);
-        if let Some(e) = worst {
-            return Err(e);
-        }
-        status.last_message = format!("In progress: {} meetings handled", status.meetings.len());
-        status.modified_date = Utc::now();
-        services.store.write_status(attempt.lease, status).await?;
+        settle_page(attempt, results, with_page, &mut journal, status).await?;
         match page.next {
             Some(next) => cursor = Some(next),
             None => break,
@@ -343,9 +306,66 @@ pub async fn migrate_mailbox(
     owed_at_the_end(&journal)
 }
 
+/// A page's meetings are done: journal those that wait for the page (one fenced script), count
+/// them, recompute the status from the journal and write it. The worst error of the page, if
+/// any, ends the attempt after the page's journal is written.
+pub(crate) async fn settle_page(
+    attempt: &Attempt<'_>,
+    results: Vec<(String, Result<Done, RunError>)>,
+    mut with_page: Vec<MeetingWrite>,
+    journal: &mut HashMap<String, JournalEntry>,
+    status: &mut MigrationStatus,
+) -> Result<(), RunError> {
+    let request = attempt.request;
+    let mut worst: Option<RunError> = None;
+    for (href, result) in results {
+        match result {
+            Ok(Done::Recorded(entry)) => {
+                if entry.stage == MeetingStage::Failed {
+                    meeting_failed(&href, &entry);
+                }
+                journal.insert(href, entry);
+            }
+            Ok(Done::WithPage(write)) => with_page.push(*write),
+            Err(e) => {
+                if worst.as_ref().is_none_or(|w| e.severity() > w.severity()) {
+                    worst = Some(e);
+                }
+            }
+        }
+    }
+    if !with_page.is_empty() {
+        attempt.check_lease()?;
+        attempt
+            .services
+            .store
+            .record_meetings(attempt.lease, &request.correlation_id, &with_page)
+            .await?;
+        for write in with_page {
+            if write.entry.stage == MeetingStage::Failed {
+                meeting_failed(&write.key, &write.entry);
+            }
+            count_meeting(write.entry.stage);
+            journal.insert(write.key, write.entry);
+        }
+    }
+    tally(status, journal);
+    if let Some(e) = worst {
+        return Err(e);
+    }
+    status.last_message = format!("In progress: {} meetings handled", status.meetings.len());
+    status.modified_date = Utc::now();
+    attempt
+        .services
+        .store
+        .write_status(attempt.lease, status)
+        .await?;
+    Ok(())
+}
+
 /// The mailbox is done; a meeting still owing its update to some attendee keeps the migration
 /// from counting as Succeeded: deferred ones are retried, refused ones fail it.
-fn owed_at_the_end(journal: &HashMap<String, JournalEntry>) -> Result<(), RunError> {
+pub(crate) fn owed_at_the_end(journal: &HashMap<String, JournalEntry>) -> Result<(), RunError> {
     let deferred: Vec<&JournalEntry> = journal
         .values()
         .filter(|e| matches!(e.stage, MeetingStage::Saving | MeetingStage::Saved))
@@ -381,14 +401,19 @@ fn owed_at_the_end(journal: &HashMap<String, JournalEntry>) -> Result<(), RunErr
     Ok(())
 }
 
-fn is_final(stage: MeetingStage) -> bool {
+pub(crate) fn is_final(stage: MeetingStage) -> bool {
     matches!(
         stage,
         MeetingStage::Skipped | MeetingStage::Unchanged | MeetingStage::Sent | MeetingStage::Failed
     )
 }
 
-fn entry(stage: MeetingStage, uid: &str, summary: &str, reason: impl Into<String>) -> JournalEntry {
+pub(crate) fn entry(
+    stage: MeetingStage,
+    uid: &str,
+    summary: &str,
+    reason: impl Into<String>,
+) -> JournalEntry {
     JournalEntry {
         stage,
         sequence: 0,
@@ -404,7 +429,7 @@ fn entry(stage: MeetingStage, uid: &str, summary: &str, reason: impl Into<String
 
 /// What is owed for this meeting: an earlier save of this migration whose update is not
 /// delivered, or one of an earlier migration of the user.
-fn owed_update(
+pub(crate) fn owed_update(
     prior: Option<&JournalEntry>,
     pending: Option<&PendingUpdate>,
 ) -> Option<OwedUpdate> {
@@ -417,14 +442,14 @@ fn owed_update(
 }
 
 /// How one meeting ended in this attempt.
-enum Done {
+pub(crate) enum Done {
     /// Journaled already: the meeting had side effects (a save, a send) that had to be recorded
     /// before anything else happened.
     Recorded(JournalEntry),
     /// To be journaled with the rest of the page in one script: a skip, an unchanged meeting, a
     /// failure before any write. A worker dying before that script runs only makes the next
     /// attempt decide the same again.
-    WithPage(MeetingWrite),
+    WithPage(Box<MeetingWrite>),
 }
 
 /// One meeting through the stages. Per-meeting problems that retrying cannot fix (unreadable
@@ -442,7 +467,12 @@ async fn migrate_meeting(
     let key = item.href.clone();
     let mut pending = context.pending.get(&key).cloned();
     let mut owed = owed_update(prior.as_ref(), pending.as_ref());
-    let later = |entry| Ok(Done::WithPage(MeetingWrite::new(key.clone(), entry)));
+    let later = |entry| {
+        Ok(Done::WithPage(Box::new(MeetingWrite::new(
+            key.clone(),
+            entry,
+        ))))
+    };
     for _ in 0..MAX_CONFLICTS {
         attempt.check_lease()?;
         let timer = StageTimer::start("rewrite");
@@ -492,122 +522,189 @@ async fn migrate_meeting(
             .span()
             .in_scope(|| mms_ical::rewrite(&item.ics, &coords, attempt.now));
         let action = decide::after_rewrite(rewritten.as_ref(), owed, context.notifier);
-        let mut progress = entry(MeetingStage::Saving, &selection.uid, &selection.summary, "");
-        match action {
-            Action::Fail { reason } => {
-                timer.finish("error");
-                progress.stage = MeetingStage::Failed;
-                progress.reason = reason;
-                return later(progress);
+        let facts = MeetingFacts {
+            key: &key,
+            selection: &selection,
+            unchanged: "already carries the target coordinates",
+        };
+        match act(
+            attempt,
+            &facts,
+            item,
+            rewritten,
+            action,
+            &mut owed,
+            &mut pending,
+            timer,
+        )
+        .await?
+        {
+            Step::Done(done) => return Ok(done),
+            Step::Reread(reread) => item = reread,
+        }
+    }
+    Err(RunError::Conflicts(key))
+}
+
+/// What a meeting's decision is carried out with: its key, what selection found, and how an
+/// unchanged meeting is described (a migration's and an undo's words differ).
+pub(crate) struct MeetingFacts<'a> {
+    pub key: &'a str,
+    pub selection: &'a mms_ical::Selection,
+    pub unchanged: &'a str,
+}
+
+/// Where [`act`] leaves a meeting.
+pub(crate) enum Step {
+    Done(Done),
+    /// The organizer saved the meeting since it was read (412): decide again on this version.
+    Reread(MailboxItem),
+}
+
+/// Carries out `action` for one meeting (the I/O of question 3, shared by a migration and an
+/// undo): journal, save with If-Match, deliver. `rewritten` is the new text; its pre-image, when
+/// it has one, is journaled with the `Saving` entry, before the PUT.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn act(
+    attempt: &Attempt<'_>,
+    facts: &MeetingFacts<'_>,
+    item: MailboxItem,
+    rewritten: Result<mms_ical::Rewritten, mms_ical::IcalError>,
+    action: Action,
+    owed: &mut Option<OwedUpdate>,
+    pending: &mut Option<PendingUpdate>,
+    timer: StageTimer,
+) -> Result<Step, RunError> {
+    let services = attempt.services;
+    let request = attempt.request;
+    let user = &request.user;
+    let key = facts.key.to_string();
+    let selection = facts.selection;
+    let later = |entry| {
+        Ok(Step::Done(Done::WithPage(Box::new(MeetingWrite::new(
+            key.clone(),
+            entry,
+        )))))
+    };
+    let mut progress = entry(MeetingStage::Saving, &selection.uid, &selection.summary, "");
+    match action {
+        Action::Fail { reason } => {
+            timer.finish("error");
+            progress.stage = MeetingStage::Failed;
+            progress.reason = reason;
+            later(progress)
+        }
+        Action::Unchanged => {
+            timer.finish("unchanged");
+            progress.stage = MeetingStage::Unchanged;
+            progress.sequence = selection.sequence;
+            progress.reason = facts.unchanged.into();
+            later(progress)
+        }
+        Action::OwedButSuperseded { saved, current } => {
+            timer.finish("unchanged");
+            progress.stage = MeetingStage::Sent;
+            progress.sequence = current;
+            progress.reason = format!(
+                "saved with SEQUENCE {saved}; the organizer's own update (SEQUENCE {current}) already carried the new block"
+            );
+            let write = MeetingWrite::new(key.clone(), progress).with_pending(PendingChange::Clear);
+            return attempt
+                .record(write)
+                .await
+                .map(|e| Step::Done(Done::Recorded(e)));
+        }
+        Action::NotifyOwed { sequence, notifier } => {
+            timer.finish("owed");
+            progress.stage = MeetingStage::Saved;
+            progress.sequence = sequence;
+            let pending = pending
+                .take()
+                .unwrap_or_else(|| pending_update(selection, sequence, &request.correlation_id));
+            let delivery = Delivery {
+                key: &key,
+                ics: item.ics,
+                attendees: selection.attendees,
+                notifier,
+                pending,
+                fresh: false,
+            };
+            return deliver(attempt, delivery, progress)
+                .await
+                .map(|e| Step::Done(Done::Recorded(e)));
+        }
+        Action::SaveAndNotify { sequence, notifier } => {
+            timer.finish("changed");
+            let Ok(rewritten) = rewritten else {
+                unreachable!("SaveAndNotify comes from a successful rewrite")
+            };
+            progress.sequence = sequence;
+            // Saving and the pending update in one script, before the PUT: if we die after
+            // the PUT, any later run finds the update owed.
+            let update = pending_update(selection, sequence, &request.correlation_id);
+            let fresh = owed.is_none();
+            let mut saving = MeetingWrite::new(key.clone(), progress.clone())
+                .with_pending(PendingChange::Set(update.clone()));
+            if !rewritten.pre_image.is_empty() {
+                saving = saving.with_pre_image(rewritten.pre_image.clone());
             }
-            Action::Unchanged => {
-                timer.finish("unchanged");
-                progress.stage = MeetingStage::Unchanged;
-                progress.sequence = selection.sequence;
-                progress.reason = "already carries the target coordinates".into();
-                return later(progress);
-            }
-            Action::OwedButSuperseded { saved, current } => {
-                timer.finish("unchanged");
-                progress.stage = MeetingStage::Sent;
-                progress.sequence = current;
-                progress.reason = format!(
-                    "saved with SEQUENCE {saved}; the organizer's own update (SEQUENCE {current}) already carried the new block"
-                );
-                let write =
-                    MeetingWrite::new(key.clone(), progress).with_pending(PendingChange::Clear);
-                return attempt.record(write).await.map(Done::Recorded);
-            }
-            Action::NotifyOwed { sequence, notifier } => {
-                timer.finish("owed");
-                progress.stage = MeetingStage::Saved;
-                progress.sequence = sequence;
-                let pending = pending.unwrap_or_else(|| {
-                    pending_update(&selection, sequence, &request.correlation_id)
-                });
-                let delivery = Delivery {
-                    key: &key,
-                    ics: item.ics,
-                    attendees: selection.attendees,
-                    notifier,
-                    pending,
-                    fresh: false,
-                };
-                return deliver(attempt, delivery, progress)
-                    .await
-                    .map(Done::Recorded);
-            }
-            Action::SaveAndNotify { sequence, notifier } => {
-                timer.finish("changed");
-                let Ok(rewritten) = rewritten else {
-                    unreachable!("SaveAndNotify comes from a successful rewrite")
-                };
-                progress.sequence = sequence;
-                // Saving and the pending update in one script, before the PUT: if we die after
-                // the PUT, any later run finds the update owed.
-                let update = pending_update(&selection, sequence, &request.correlation_id);
-                let fresh = owed.is_none();
-                attempt
-                    .record(
-                        MeetingWrite::new(key.clone(), progress.clone())
-                            .with_pending(PendingChange::Set(update.clone())),
-                    )
-                    .await?;
-                owed = Some(OwedUpdate {
-                    saved_sequence: sequence,
-                });
-                pending = Some(update.clone());
-                attempt.check_lease()?;
-                let timer = StageTimer::start("save");
-                match services
-                    .mailbox
-                    .put(user, &item.href, &rewritten.ics, &item.etag)
-                    .instrument(timer.span())
-                    .await
-                {
-                    Ok(etag) => {
-                        timer.finish("ok");
-                        progress.stage = MeetingStage::Saved;
-                        progress.etag = Some(etag);
-                        let delivery = Delivery {
-                            key: &key,
-                            ics: rewritten.ics,
-                            attendees: selection.attendees,
-                            notifier,
-                            pending: update,
-                            fresh,
-                        };
-                        return deliver(attempt, delivery, progress)
-                            .await
-                            .map(Done::Recorded);
-                    }
-                    Err(MailboxError::PreconditionFailed(_)) => {
-                        // The organizer edited the meeting since we read it: re-read and rewrite
-                        // their version (the owed marker stays: our PUT may have gone through
-                        // before the conflict was reported).
-                        timer.finish("conflict");
-                        item = match services.mailbox.get(user, &key).await {
-                            Ok(item) => item,
-                            Err(MailboxError::ItemNotFound(_)) => {
-                                return deleted_meanwhile(attempt, &key, &selection).await
-                            }
-                            Err(e) => return Err(e.into()),
-                        };
-                        continue;
-                    }
-                    Err(MailboxError::ItemNotFound(_)) => {
-                        timer.finish("gone");
-                        return deleted_meanwhile(attempt, &key, &selection).await;
-                    }
-                    Err(e) => {
-                        timer.finish("error");
-                        return Err(e.into());
-                    }
+            attempt.record(saving).await?;
+            *owed = Some(OwedUpdate {
+                saved_sequence: sequence,
+            });
+            *pending = Some(update.clone());
+            attempt.check_lease()?;
+            let timer = StageTimer::start("save");
+            match services
+                .mailbox
+                .put(user, &item.href, &rewritten.ics, &item.etag)
+                .instrument(timer.span())
+                .await
+            {
+                Ok(etag) => {
+                    timer.finish("ok");
+                    progress.stage = MeetingStage::Saved;
+                    progress.etag = Some(etag);
+                    let delivery = Delivery {
+                        key: &key,
+                        ics: rewritten.ics,
+                        attendees: selection.attendees,
+                        notifier,
+                        pending: update,
+                        fresh,
+                    };
+                    return deliver(attempt, delivery, progress)
+                        .await
+                        .map(|e| Step::Done(Done::Recorded(e)));
+                }
+                Err(MailboxError::PreconditionFailed(_)) => {
+                    // The organizer edited the meeting since we read it: re-read and rewrite
+                    // their version (the owed marker stays: our PUT may have gone through
+                    // before the conflict was reported).
+                    timer.finish("conflict");
+                    return match services.mailbox.get(user, &key).await {
+                        Ok(item) => Ok(Step::Reread(item)),
+                        Err(MailboxError::ItemNotFound(_)) => {
+                            deleted_meanwhile(attempt, &key, selection)
+                                .await
+                                .map(Step::Done)
+                        }
+                        Err(e) => Err(e.into()),
+                    };
+                }
+                Err(MailboxError::ItemNotFound(_)) => {
+                    timer.finish("gone");
+                    return deleted_meanwhile(attempt, &key, selection)
+                        .await
+                        .map(Step::Done);
+                }
+                Err(e) => {
+                    timer.finish("error");
+                    Err(e.into())
                 }
             }
         }
     }
-    Err(RunError::Conflicts(key))
 }
 
 fn pending_update(
@@ -947,8 +1044,12 @@ pub fn summary_message(status: &MigrationStatus) -> String {
         .iter()
         .filter(|m| m.outcome == MeetingOutcomeKind::Skipped)
         .count();
+    let done = match status.migration_type {
+        mms_core::MigrationType::Undo => "undone",
+        _ => "migrated",
+    };
     format!(
-        "Completed: {} of {} meetings migrated ({} updates sent), {} failed, {} skipped",
+        "Completed: {} of {} meetings {done} ({} updates sent), {} failed, {} skipped",
         status.succeeded_meeting,
         status.total_meeting,
         status.invites_update,

@@ -4,20 +4,23 @@
 //!
 //! Because it calls the very functions the pipeline calls, with the same deterministic minting, a
 //! preview lists what the migration started right after it would do (the mailbox permitting).
+//! The what-if of an undo (issue 9.2) does the same over [`crate::undo`]'s steps: the undone
+//! migration's pre-images, the meeting read by href, [`mms_ical::undo`], [`decide::after_undo`].
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mms_core::preview::{
     Preview, PreviewError, PreviewItem, PreviewOutcome, Previewer, PREVIEW_ITEM_CAP,
 };
+use mms_core::{BodyProperty, MeetingPreImage};
 use mms_core::{
     Bridge, MailboxError, MailboxItem, MintRequest, SourceMeetingType, TargetMeetingType,
     UserProfile,
 };
-use mms_store::journal::PendingUpdate;
+use mms_store::journal::{JournalCursor, PendingUpdate};
 use std::collections::BTreeMap;
 
-use crate::decide::{self, Action, AfterMint, AfterSelect, Notifier, OwedUpdate};
+use crate::decide::{self, Action, AfterMint, AfterSelect, AfterUndo, Notifier, OwedUpdate};
 use crate::Services;
 
 /// Previews migrations against the mailbox and meeting service a worker would use.
@@ -90,7 +93,7 @@ impl MailboxPreviewer {
         let kind = context.target.kind_for(selection.kind);
         let mint = MintRequest {
             organizer,
-            bridge: context.bridge,
+            bridge: context.bridge.as_ref(),
             kind,
             meeting_uid: &selection.uid,
         };
@@ -105,10 +108,6 @@ impl MailboxPreviewer {
         let owed = context.pending.get(&href).map(|p| OwedUpdate {
             saved_sequence: p.sequence,
         });
-        let notified_by = |notifier| match notifier {
-            Notifier::Mms => "the update sent to the attendees",
-            Notifier::Server => "the mailbox server would send the update (RFC 6638)",
-        };
         Ok(
             match decide::after_rewrite(rewritten.as_ref(), owed, context.notifier) {
                 Action::Fail { reason } => item_with(PreviewOutcome::Failed, reason, None),
@@ -137,12 +136,192 @@ impl MailboxPreviewer {
             },
         )
     }
+
+    /// The facts of a preview: the same tenant boundary as a migration (a preview reads the
+    /// mailbox too), the bridge, who notifies, the updates owed.
+    async fn context<'a>(
+        &self,
+        organizer: &'a UserProfile,
+        source: SourceMeetingType,
+        target: TargetMeetingType,
+    ) -> Result<PreviewContext<'a>, PreviewError> {
+        let services = &self.services;
+        let owned = services
+            .store
+            .owns_upn(&organizer.tenant, &organizer.upn)
+            .await
+            .map_err(|e| PreviewError::Unavailable(format!("the Redis store failed: {e}")))?;
+        if !owned {
+            return Err(PreviewError::Mailbox(format!(
+                "tenant {} does not own the mail domain of {}: the operator assigns a tenant its domains (mmsctl set-tenant-domains)",
+                organizer.tenant, organizer.upn
+            )));
+        }
+        let bridge = match &organizer.audio.bridge {
+            Some(id) => services
+                .store
+                .bridge(&organizer.tenant, id)
+                .await
+                .map_err(|e| PreviewError::Unavailable(format!("the Redis store failed: {e}")))?,
+            None => None,
+        };
+        let store_error = |e: mms_store::StoreError| {
+            PreviewError::Unavailable(format!("the Redis store failed: {e}"))
+        };
+        Ok(PreviewContext {
+            organizer,
+            bridge,
+            source,
+            target,
+            now: Utc::now(),
+            notifier: if services
+                .mailbox
+                .server_sends_updates(&organizer.upn)
+                .await
+                .map_err(mailbox_error)?
+            {
+                Notifier::Server
+            } else {
+                Notifier::Mms
+            },
+            pending: services
+                .store
+                .pending_updates(&organizer.tenant, &organizer.upn)
+                .await
+                .map_err(store_error)?,
+        })
+    }
+
+    /// What the undo would do to one meeting: the same decisions as [`crate::undo`] on the same
+    /// facts, with nothing written.
+    async fn preview_undo_meeting(
+        &self,
+        context: &PreviewContext<'_>,
+        href: String,
+        image: &MeetingPreImage,
+    ) -> Result<PreviewItem, PreviewError> {
+        let item = match self
+            .services
+            .mailbox
+            .get(&context.organizer.upn, &href)
+            .await
+        {
+            Ok(item) => item,
+            Err(MailboxError::ItemNotFound(_)) => {
+                return Ok(PreviewItem {
+                    href,
+                    uid: image.uid.clone(),
+                    summary: String::new(),
+                    outcome: PreviewOutcome::Skipped,
+                    reason: "deleted since the migration: nothing to undo".into(),
+                    new_block: None,
+                })
+            }
+            Err(e) => return Err(mailbox_error(e)),
+        };
+        let selected = mms_ical::select(
+            &item.ics,
+            &context.organizer.upn,
+            SourceMeetingType::All,
+            context.now,
+        );
+        let selection = match decide::after_select(selected) {
+            AfterSelect::Mint(selection) => selection,
+            AfterSelect::Skip {
+                uid,
+                summary,
+                reason,
+            } => {
+                return Ok(PreviewItem {
+                    href,
+                    uid,
+                    summary,
+                    outcome: PreviewOutcome::Skipped,
+                    reason: format!("not undone: {reason}"),
+                    new_block: None,
+                })
+            }
+            AfterSelect::Fail { reason } => {
+                return Ok(PreviewItem {
+                    href,
+                    uid: image.uid.clone(),
+                    summary: String::new(),
+                    outcome: PreviewOutcome::Failed,
+                    reason,
+                    new_block: None,
+                })
+            }
+        };
+        let item_with = |outcome, reason: String, new_block| PreviewItem {
+            href: href.clone(),
+            uid: selection.uid.clone(),
+            summary: selection.summary.clone(),
+            outcome,
+            reason,
+            new_block,
+        };
+        let owed = context.pending.get(&href).map(|p| OwedUpdate {
+            saved_sequence: p.sequence,
+        });
+        let undone = mms_ical::undo(&item.ics, image, context.now);
+        Ok(
+            match decide::after_undo(undone.as_ref(), owed, context.notifier) {
+                AfterUndo::Skip { reason } => item_with(PreviewOutcome::Skipped, reason, None),
+                AfterUndo::Act(Action::Fail { reason }) => {
+                    item_with(PreviewOutcome::Failed, reason, None)
+                }
+                AfterUndo::Act(Action::Unchanged | Action::OwedButSuperseded { .. }) => item_with(
+                    PreviewOutcome::Unchanged,
+                    "already as before the migration: nothing to undo".into(),
+                    None,
+                ),
+                AfterUndo::Act(Action::SaveAndNotify { sequence, notifier }) => item_with(
+                    PreviewOutcome::WouldUpdate,
+                    format!(
+                        "the block the migration replaced would come back (SEQUENCE {sequence}) and {}",
+                        notified_by(notifier)
+                    ),
+                    restored_block(image),
+                ),
+                AfterUndo::Act(Action::NotifyOwed { sequence, notifier }) => item_with(
+                    PreviewOutcome::WouldUpdate,
+                    format!(
+                        "already undone (SEQUENCE {sequence}) by an earlier undo whose update did not reach every attendee: {}",
+                        notified_by(notifier)
+                    ),
+                    None,
+                ),
+            },
+        )
+    }
+}
+
+/// How an update of a saved meeting would reach its attendees.
+fn notified_by(notifier: Notifier) -> &'static str {
+    match notifier {
+        Notifier::Mms => "the update sent to the attendees",
+        Notifier::Server => "the mailbox server would send the update (RFC 6638)",
+    }
+}
+
+/// The plain-text block an undo would put back into the master's DESCRIPTION, if it had one.
+fn restored_block(image: &MeetingPreImage) -> Option<String> {
+    image
+        .events
+        .iter()
+        .find(|e| e.recurrence_id.is_none())
+        .or(image.events.first())?
+        .bodies
+        .iter()
+        .find(|b| b.property == BodyProperty::Description)
+        .map(|b| b.replaced.trim().to_string())
+        .filter(|text| !text.is_empty())
 }
 
 /// The facts a preview decides on, fixed for the whole mailbox.
 struct PreviewContext<'a> {
     organizer: &'a UserProfile,
-    bridge: Option<&'a Bridge>,
+    bridge: Option<Bridge>,
     source: SourceMeetingType,
     target: TargetMeetingType,
     now: DateTime<Utc>,
@@ -167,52 +346,7 @@ impl Previewer for MailboxPreviewer {
         target: TargetMeetingType,
     ) -> Result<Preview, PreviewError> {
         let services = &self.services;
-        // The same tenant boundary as the migration (mms_store::domains): a preview reads the
-        // mailbox too, so it must not read one of another tenant's users.
-        let owned = services
-            .store
-            .owns_upn(&organizer.tenant, &organizer.upn)
-            .await
-            .map_err(|e| PreviewError::Unavailable(format!("the Redis store failed: {e}")))?;
-        if !owned {
-            return Err(PreviewError::Mailbox(format!(
-                "tenant {} does not own the mail domain of {}: the operator assigns a tenant its domains (mmsctl set-tenant-domains)",
-                organizer.tenant, organizer.upn
-            )));
-        }
-        let bridge = match &organizer.audio.bridge {
-            Some(id) => services
-                .store
-                .bridge(&organizer.tenant, id)
-                .await
-                .map_err(|e| PreviewError::Unavailable(format!("the Redis store failed: {e}")))?,
-            None => None,
-        };
-        let store_error = |e: mms_store::StoreError| {
-            PreviewError::Unavailable(format!("the Redis store failed: {e}"))
-        };
-        let context = PreviewContext {
-            organizer,
-            bridge: bridge.as_ref(),
-            source,
-            target,
-            now: Utc::now(),
-            notifier: if services
-                .mailbox
-                .server_sends_updates(&organizer.upn)
-                .await
-                .map_err(mailbox_error)?
-            {
-                Notifier::Server
-            } else {
-                Notifier::Mms
-            },
-            pending: services
-                .store
-                .pending_updates(&organizer.tenant, &organizer.upn)
-                .await
-                .map_err(store_error)?,
-        };
+        let context = self.context(organizer, source, target).await?;
         let page_size = services.config.concurrency.search_page_size;
         let mut found = Preview::default();
         let mut cursor = None;
@@ -247,6 +381,45 @@ impl Previewer for MailboxPreviewer {
             match page.next {
                 Some(next) => cursor = Some(next),
                 None => return Ok(found),
+            }
+        }
+    }
+
+    async fn preview_undo(
+        &self,
+        organizer: &UserProfile,
+        undone: &str,
+    ) -> Result<Preview, PreviewError> {
+        let context = self
+            .context(
+                organizer,
+                SourceMeetingType::All,
+                TargetMeetingType::Current,
+            )
+            .await?;
+        let store = &self.services.store;
+        let page_size = self.services.config.concurrency.search_page_size;
+        let mut found = Preview::default();
+        let mut cursor = JournalCursor::START;
+        loop {
+            let page = store
+                .pre_images_page(&organizer.tenant, undone, cursor, page_size)
+                .await
+                .map_err(|e| PreviewError::Unavailable(format!("the Redis store failed: {e}")))?;
+            for (href, image) in page.entries {
+                if found.items.len() == self.limit {
+                    found.capped = true;
+                    return Ok(found);
+                }
+                let previewed = self.preview_undo_meeting(&context, href, &image).await?;
+                found.items.push(previewed);
+            }
+            match page.next {
+                Some(next) => cursor = next,
+                None => {
+                    found.items.sort_by(|a, b| a.href.cmp(&b.href));
+                    return Ok(found);
+                }
             }
         }
     }

@@ -165,7 +165,9 @@ async fn admit(state: &SupervisorState, delivery: &Delivery) -> bool {
             return false;
         }
     };
-    if !settings.meeting_migration_enabled && req.trigger != Trigger::Manual {
+    if !settings.meeting_migration_enabled
+        && !matches!(req.trigger, Trigger::Manual | Trigger::Undo { .. })
+    {
         hold(state, delivery).await;
         return false;
     }

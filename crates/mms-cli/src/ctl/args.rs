@@ -105,6 +105,12 @@ pub enum Command {
         #[arg(long)]
         correlation_id: String,
     },
+    /// Undo a migration of one user (MMS's own; no cmdlet has it): every meeting it saved gets
+    /// its previous online block back, the organizer's later edits kept, and one update per
+    /// meeting. Without --correlation-id: the user's latest Succeeded migration. --what-if shows
+    /// what the undo would do and queues nothing. The undo is a migration of its own
+    /// (MigrationType Undo, its own correlation id): follow it with get-meeting-migration.
+    UndoMeetingMigration(UndoArgs),
     /// Get-CsMeetingMigrationTransactionHistory: every trigger, step and outcome of one user.
     GetMeetingMigrationTransactionHistory {
         #[arg(long)]
@@ -300,6 +306,20 @@ pub struct BulkStartArgs {
     /// Current (default) or Teams.
     #[arg(long, value_parser = text_enum::<TargetMeetingType>)]
     pub target_meeting_type: Option<TargetMeetingType>,
+}
+
+/// `undo-meeting-migration`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// UPN or SIP address of the user whose migration is undone.
+    #[arg(long)]
+    pub identity: String,
+    /// The migration to undo (default: the user's latest Succeeded one).
+    #[arg(long)]
+    pub correlation_id: Option<String>,
+    /// Show what the undo would do to each meeting without saving, sending or queueing anything.
+    #[arg(long)]
+    pub what_if: bool,
 }
 
 /// `get-meeting-migration-status`.

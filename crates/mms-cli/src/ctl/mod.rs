@@ -7,8 +7,8 @@
 //!   that an API change fails to compile here instead of at an admin's console;
 //! - [`render`]: tables for people, the API's JSON for scripts (`--output json`);
 //! - [`watch`]: `--watch` until every migration is final;
-//! - one module per cmdlet group: [`migrations`], [`bulk`], [`tenants`], [`directory`], [`events`],
-//!   [`jobs`].
+//! - one module per cmdlet group: [`migrations`], [`bulk`], [`undo`], [`tenants`], [`directory`],
+//!   [`events`], [`jobs`].
 //!
 //! Errors print as `error: HTTP <status> <code>: <message>` (the API's code and message) or
 //! `error: <code>: <message>` for a local problem; see [`args`] for the exit codes.
@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod migrations;
 pub mod render;
 pub mod tenants;
+pub mod undo;
 pub mod watch;
 
 use std::process::ExitCode;
@@ -140,6 +141,7 @@ async fn execute(cli: MmsCtl) -> Result<ExitCode, Failure> {
         Command::GetMeetingMigration { correlation_id } => {
             migrations::get_one(&ctx, &correlation_id).await?
         }
+        Command::UndoMeetingMigration(args) => undo::undo(&ctx, args).await?,
         Command::GetMeetingMigrationTransactionHistory { identity } => {
             migrations::history(&ctx, &identity).await?
         }

@@ -1,4 +1,5 @@
-//! Migrations: start one (M5, T4) or preview it (what-if), their status and summary (M1, M2), a user's transaction history.
+//! Migrations: start one (M5, T4) or preview it (what-if), undo one (issue 9.2, with its what-if), their status and
+//! summary (M1, M2), a user's transaction history.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use mms_core::{
-    HistoryEventKind, MigrationState, MigrationStatus, MigrationType, SourceMeetingType,
-    TargetMeetingType,
+    HistoryEventKind, MigrationRequest, MigrationState, MigrationStatus, MigrationType,
+    SourceMeetingType, TargetMeetingType, Trigger,
 };
 use mms_store::StatusFilter;
 use serde::{Deserialize, Serialize};
@@ -112,7 +113,7 @@ pub struct StatusQuery {
     pub identity: Option<String>,
     /// Pending, InProgress, Failed or Succeeded.
     pub state: Option<String>,
-    /// SfbToTeams, TeamsToTeams, AllToTeams or ToSameType.
+    /// SfbToTeams, TeamsToTeams, AllToTeams, ToSameType or Undo.
     pub migration_type: Option<String>,
     /// Created at or after (RFC 3339).
     pub start_time: Option<String>,
@@ -469,6 +470,152 @@ pub async fn get_one(
             .await?;
     }
     Ok(Json(status))
+}
+
+/// The query of an undo.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct UndoQuery {
+    /// `true`: answer what the undo would do (the what-if's shape), queue nothing.
+    pub what_if: Option<bool>,
+}
+
+impl UndoQuery {
+    /// The query parameter names, as a request spells them.
+    pub const NAMES: &'static [&'static str] = &["whatIf"];
+}
+
+/// The only operation on one migration: `{correlation_id}:undo`.
+const UNDO_SUFFIX: &str = ":undo";
+
+/// Undo a migration (issue 9.2): every meeting it saved gets its previous online block back
+/// (the organizer's later edits outside the block are kept; a meeting whose block the organizer
+/// changed since is skipped with the reason), SEQUENCE raised and one update sent per meeting.
+/// The undo is a migration of its own (MigrationType `Undo`, its own correlation id, status row
+/// and history), run by the workers with the same leases and journal; it runs even when the
+/// tenant's `MeetingMigrationEnabled` is false, as an admin's start does. 404
+/// `migration_not_found` when the tenant has no such migration; 409 `migration_not_final` while
+/// it is Pending or InProgress, `nothing_to_undo` when it saved no meeting (or is itself an
+/// undo, or its pre-images expired with its journal), `request_queued` while the user has
+/// another request queued. With `?whatIf=true`: what the undo would do, meeting by meeting, in
+/// the what-if's shape (200), nothing queued.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/migrations/{correlation_id}:undo", tag = "migrations",
+    params(("tenant" = String, Path), ("correlation_id" = String, Path), UndoQuery),
+    responses((status = 202, body = StartedMigration), (status = 200, body = MigrationPreview, description = "with whatIf=true"),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn undo(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, operation)): Path<(String, String)>,
+    names: QueryNames,
+    QueryParams(query): QueryParams<UndoQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let settings = tenant_settings(&state, &caller, &tenant).await?;
+    names.only(&[UndoQuery::NAMES])?;
+    let tenant = settings.tenant.as_str();
+    let correlation = operation.strip_suffix(UNDO_SUFFIX).ok_or_else(|| {
+        ApiError::not_found(
+            "operation_not_found",
+            format!(
+                "POST /v1/tenants/{tenant}/migrations/{operation} names no operation: the one operation on a migration is                  POST /v1/tenants/{tenant}/migrations/{{correlation_id}}:undo"
+            ),
+        )
+    })?;
+    let undone = state
+        .store
+        .status(tenant, correlation)
+        .await?
+        .ok_or_else(|| ApiError::unknown_migration(tenant, correlation))?;
+    if !undone.state.is_final() {
+        return Err(ApiError::conflict(
+            "migration_not_final",
+            format!(
+                "migration {correlation} is {}: undo it once it has ended (mmsctl get-meeting-migration --correlation-id {correlation})",
+                undone.state
+            ),
+        ));
+    }
+    if undone.migration_type == MigrationType::Undo {
+        return Err(ApiError::conflict(
+            "nothing_to_undo",
+            format!("migration {correlation} is itself an undo, which is not undone: start a migration of {} to move its meetings again", undone.user_principal_name),
+        ));
+    }
+    let meetings = state.store.pre_image_count(tenant, correlation).await?;
+    if meetings == 0 {
+        return Err(ApiError::conflict(
+            "nothing_to_undo",
+            format!(
+                "migration {correlation} saved no meeting, or what it replaced expired with its journal (retention.journal_days): nothing to undo"
+            ),
+        ));
+    }
+    let user = resolve_identity(&state, tenant, &undone.user_principal_name).await?;
+    crate::routes::domains::require_owned(&state, tenant, &user.upn).await?;
+    if query.what_if == Some(true) {
+        let previewer = state.previewer.as_ref().ok_or_else(preview_unavailable)?;
+        let found = previewer
+            .preview_undo(&user, correlation)
+            .await
+            .map_err(preview_failed)?;
+        let mut answer = MigrationPreview::new(
+            user.upn,
+            undone.source_meeting_type,
+            undone.target_meeting_type,
+            found,
+        );
+        answer.message = format!("Undo of migration {correlation}: {}", answer.message);
+        return Ok(Json(answer).into_response());
+    }
+    let request = MigrationRequest::new(
+        tenant,
+        user.upn.clone(),
+        undone.source_meeting_type,
+        undone.target_meeting_type,
+        Trigger::Undo {
+            of: correlation.to_string(),
+        },
+    );
+    let queued = state.store.enqueue(&request, 0).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(StartedMigration {
+            correlation_id: queued.correlation_id,
+            user: user.upn,
+            merged: false,
+            message: format!(
+                "Undo of migration {correlation} queued: {meetings} meeting(s) it saved get their previous block back"
+            ),
+        }),
+    )
+        .into_response())
+}
+
+/// 503 for a preview asked of an API process without a mailbox connector.
+fn preview_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "preview_unavailable",
+        "this API process has no mailbox connector to preview with: run the API as `mms api` or `mms all` \
+         with a [mailbox] configuration",
+    )
+}
+
+/// A preview that could not be computed, as the client sees it.
+fn preview_failed(e: PreviewError) -> ApiError {
+    match e {
+        PreviewError::Unavailable(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "mailbox_unavailable",
+            e.to_string(),
+        ),
+        PreviewError::Mailbox(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "mailbox_refused", e.to_string())
+        }
+    }
 }
 
 /// `Get-CsMeetingMigrationTransactionHistory -Identity` (M2): every trigger, request, retry and

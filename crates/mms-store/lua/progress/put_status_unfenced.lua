@@ -2,7 +2,8 @@
 -- (Pending rows, holds, cancellation), unless a live worker is running that migration.
 --
 -- KEYS[1] lease, KEYS[2] status, KEYS[3] tenant's statuses index, KEYS[4] user's migrations
--- index, KEYS[5] journal, KEYS[6] journal counters, KEYS[7] tenant summary.
+-- index, KEYS[5] journal, KEYS[6] journal counters, KEYS[7] tenant summary, KEYS[8] the
+-- migration's pre-images (kept as long as its journal).
 -- ARGV[1] row JSON, ARGV[2] create time (ms), ARGV[3] correlation id, ARGV[4] journal retention
 -- (ms) when the new row is final, 0 otherwise.
 -- Returns 1, or 0 (nothing written) when the stored row is InProgress and the lease is held.
@@ -16,5 +17,6 @@ status_put(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], KEYS[7])
 if tonumber(ARGV[4]) > 0 then
   redis.call('PEXPIRE', KEYS[5], ARGV[4])
   redis.call('PEXPIRE', KEYS[6], ARGV[4])
+  redis.call('PEXPIRE', KEYS[8], ARGV[4])
 end
 return 1

@@ -1,0 +1,81 @@
+//! The pre-images of a migration (issue 9.2): what it replaced in each meeting it saved, kept so
+//! that the migration can be undone.
+//!
+//! `preimage:<correlation>` is a hash meeting key -> JSON [`MeetingPreImage`], in the tenant's
+//! hash tag beside the journal. It is written by the journal's own fenced script
+//! ([`Store::record_meetings`], [`crate::journal::MeetingWrite::with_pre_image`]) with the
+//! meeting's `Saving` entry, before the meeting is saved, so every meeting a migration may have
+//! saved has its pre-image; it expires with the journal once the migration is final
+//! (`retention.journal_days`) and goes with the status row when the user's oldest rows are
+//! trimmed. A migration that changed nothing leaves no key, which is what "nothing to undo" is.
+//!
+//! Size: one record holds the old and the new block of DESCRIPTION and X-ALT-DESC and the
+//! replaced property lines, 1.6–7.2 kB per meeting as JSON for the fixtures
+//! (`mms-ical/tests/undo.rs` prints them): an HTML body from Outlook is most of it.
+
+use mms_core::MeetingPreImage;
+
+use crate::journal::JournalCursor;
+use crate::{Store, StoreError};
+
+/// One page of a migration's pre-images, in no set order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreImagePage {
+    pub entries: Vec<(String, MeetingPreImage)>,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<JournalCursor>,
+}
+
+fn parse(key: &str, meeting: &str, text: &str) -> Result<MeetingPreImage, StoreError> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::corrupt(
+            format!("{key} field {meeting}"),
+            "delete the field (`redis-cli HDEL`): an undo then leaves that meeting as it is",
+            e,
+        )
+    })
+}
+
+impl Store {
+    /// How many meetings of `correlation` have a pre-image (0: the migration changed nothing,
+    /// or its pre-images expired with its journal).
+    pub async fn pre_image_count(
+        &self,
+        tenant: &str,
+        correlation: &str,
+    ) -> Result<u64, StoreError> {
+        let key = self.keys.pre_images(tenant, correlation);
+        Ok(redis::cmd("HLEN")
+            .arg(&key)
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    /// About `count` pre-images of `correlation` from `cursor` (HSCAN: Redis is not blocked
+    /// however many meetings the migration saved). A meeting may show up on two pages: key the
+    /// result by meeting.
+    pub async fn pre_images_page(
+        &self,
+        tenant: &str,
+        correlation: &str,
+        cursor: JournalCursor,
+        count: usize,
+    ) -> Result<PreImagePage, StoreError> {
+        let key = self.keys.pre_images(tenant, correlation);
+        let (next, fields): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+            .arg(&key)
+            .arg(cursor.position())
+            .arg("COUNT")
+            .arg(count.max(1))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let entries = fields
+            .into_iter()
+            .map(|(meeting, text)| parse(&key, &meeting, &text).map(|image| (meeting, image)))
+            .collect::<Result<_, _>>()?;
+        Ok(PreImagePage {
+            entries,
+            next: (next != 0).then(|| JournalCursor::at(next)),
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! An undo (issue 9.2) is a migration of its own (`MigrationType::Undo`, `Trigger::Undo`): the
+//! same actor, lease, fencing, exactly-once journal, pending updates and iMIP delivery as a
+//! migration ([`crate::pipeline`]), with another source of work. Instead of searching the
+//! mailbox and minting, it pages through the pre-images the undone migration recorded
+//! (`mms_store::undo`) — exactly the meetings that migration saved — reads each meeting by href
+//! and lets [`mms_ical::undo`] put the old block back; [`decide::after_undo`] says what to do.
+//!
+//! The undo's own update raises SEQUENCE over what the meeting holds now, so its Message-IDs
+//! differ from the migration's, and the sent ledger keeps a repeated undo from resending. An
+//! undo records no pre-image of its own: an undo is not undone (start a migration instead).
+
+use std::collections::HashMap;
+
+use futures::stream::{self, StreamExt};
+use mms_core::{MailboxError, MeetingPreImage, MigrationStatus, SourceMeetingType};
+use mms_store::journal::{JournalCursor, JournalEntry, MeetingStage, MeetingWrite};
+use tracing::Instrument;
+
+use crate::decide::{self, AfterSelect, AfterUndo};
+use crate::pipeline::{
+    act, entry, is_final, owed_at_the_end, owed_update, settle_page, Attempt, Done, MailboxContext,
+    MeetingFacts, RunError, Step, MAX_CONFLICTS,
+};
+use crate::telemetry::StageTimer;
+
+/// Undo, meeting by meeting, what migration `undone` of this user saved; `status` is kept
+/// current and written after every page, as a migration's.
+pub async fn undo_mailbox(
+    attempt: &Attempt<'_>,
+    context: &MailboxContext<'_>,
+    status: &mut MigrationStatus,
+    undone: &str,
+) -> Result<(), RunError> {
+    let services = attempt.services;
+    let request = attempt.request;
+    let mut journal: HashMap<String, JournalEntry> = services
+        .store
+        .journal(&request.tenant, &request.correlation_id)
+        .await?;
+    let page_size = services.config.concurrency.search_page_size;
+    let parallel = services.config.concurrency.meetings_per_user;
+    let mut cursor = JournalCursor::START;
+    loop {
+        attempt.check_lease()?;
+        let page = services
+            .store
+            .pre_images_page(&request.tenant, undone, cursor, page_size)
+            .await?;
+        let todo: Vec<(String, MeetingPreImage, Option<JournalEntry>)> = page
+            .entries
+            .into_iter()
+            .filter_map(|(href, image)| {
+                let prior = journal.get(&href).cloned();
+                match &prior {
+                    Some(entry) if is_final(entry.stage) => None,
+                    _ => Some((href, image, prior)),
+                }
+            })
+            .collect();
+        let results: Vec<(String, Result<Done, RunError>)> = stream::iter(todo)
+            .map(|(href, image, prior)| async move {
+                let span = tracing::info_span!("meeting", href = %href, undo_of = %undone);
+                let result = undo_meeting(attempt, context, &href, &image, prior)
+                    .instrument(span)
+                    .await;
+                (href, result)
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        settle_page(attempt, results, Vec::new(), &mut journal, status).await?;
+        match page.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    owed_at_the_end(&journal)
+}
+
+/// One meeting of an undo: read it, check it is still the organizer's live meeting (the same
+/// selection rules as a migration: not cancelled, not past), put the old block back, save and
+/// send as a migration does.
+async fn undo_meeting(
+    attempt: &Attempt<'_>,
+    context: &MailboxContext<'_>,
+    href: &str,
+    image: &MeetingPreImage,
+    prior: Option<JournalEntry>,
+) -> Result<Done, RunError> {
+    let services = attempt.services;
+    let user = &attempt.request.user;
+    let mut pending = context.pending.get(href).cloned();
+    let mut owed = owed_update(prior.as_ref(), pending.as_ref());
+    let later = |entry| Ok(Done::WithPage(Box::new(MeetingWrite::new(href, entry))));
+    let mut item = match services.mailbox.get(user, href).await {
+        Ok(item) => item,
+        Err(MailboxError::ItemNotFound(_)) => {
+            return later(entry(
+                MeetingStage::Skipped,
+                &image.uid,
+                "",
+                "deleted since the migration: nothing to undo",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for _ in 0..MAX_CONFLICTS {
+        attempt.check_lease()?;
+        let timer = StageTimer::start("rewrite");
+        let selected = timer
+            .span()
+            .in_scope(|| mms_ical::select(&item.ics, user, SourceMeetingType::All, attempt.now));
+        let selection = match decide::after_select(selected) {
+            AfterSelect::Mint(selection) => selection,
+            AfterSelect::Skip {
+                uid,
+                summary,
+                reason,
+            } => {
+                timer.finish("skipped");
+                return later(entry(
+                    MeetingStage::Skipped,
+                    &uid,
+                    &summary,
+                    format!("not undone: {reason}"),
+                ));
+            }
+            AfterSelect::Fail { reason } => {
+                timer.finish("error");
+                return later(entry(MeetingStage::Failed, &image.uid, "", reason));
+            }
+        };
+        let undone = timer
+            .span()
+            .in_scope(|| mms_ical::undo(&item.ics, image, attempt.now));
+        let action = match decide::after_undo(undone.as_ref(), owed, context.notifier) {
+            AfterUndo::Skip { reason } => {
+                timer.finish("skipped");
+                return later(entry(
+                    MeetingStage::Skipped,
+                    &selection.uid,
+                    &selection.summary,
+                    reason,
+                ));
+            }
+            AfterUndo::Act(action) => action,
+        };
+        let restored = undone.map(|u| match u {
+            mms_ical::Undone::Restored(restored) => restored,
+            mms_ical::Undone::Skipped(_) => unreachable!("a skip was answered above"),
+        });
+        let facts = MeetingFacts {
+            key: href,
+            selection: &selection,
+            unchanged: "already as before the migration: nothing to undo",
+        };
+        match act(
+            attempt,
+            &facts,
+            item,
+            restored,
+            action,
+            &mut owed,
+            &mut pending,
+            timer,
+        )
+        .await?
+        {
+            Step::Done(done) => return Ok(done),
+            Step::Reread(reread) => item = reread,
+        }
+    }
+    Err(RunError::Conflicts(href.to_string()))
+}

@@ -446,8 +446,9 @@ impl MmsAll {
 }
 
 /// Issue 9 ("Must show"): a whole admin session with `mmsctl` only, from a tenant created with
-/// both switches to one migration looked up by its correlation id, importing the sample CSV
-/// shipped under `deploy/examples/`, and every error showing its HTTP status and the API's code.
+/// both switches to one migration looked up by its correlation id and undone (what-if first),
+/// importing the sample CSV shipped under `deploy/examples/`, a bulk start, and every error
+/// showing its HTTP status and the API's code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_session_with_mmsctl_alone() {
     const SAMPLE_USERS: [&str; 3] = ["ann@acme.example", "bob@acme.example", "cy@acme.example"];
@@ -573,6 +574,71 @@ async fn an_admin_session_with_mmsctl_alone() {
         assert!(history.iter().any(|e| e == step), "{step}: {history:?}");
     }
 
+    // Undo (issue 9.2): the what-if changes and sends nothing; the undo restores every meeting
+    // the migration saved, one update each; a second undo finds nothing left to change.
+    let sent_before = smtp.messages().len();
+    let what_if = mms.run(&[
+        "undo-meeting-migration",
+        "--identity",
+        "bob@acme.example",
+        "--what-if",
+    ]);
+    assert_eq!(
+        what_if.matches("WouldUpdate").count(),
+        MIGRATING,
+        "{what_if}"
+    );
+    assert_eq!(
+        smtp.messages().len(),
+        sent_before,
+        "a what-if sends nothing"
+    );
+    let undo = mms.json(&["undo-meeting-migration", "--identity", "bob@acme.example"]);
+    let undo_id = undo["CorrelationId"].as_str().unwrap().to_string();
+    assert_ne!(undo_id, correlation_id, "an undo is a migration of its own");
+    let drawn = mms.watch(&["--identity", "bob@acme.example"]);
+    assert!(drawn.ends_with("2 of 2 migrations final\n"), "{drawn}");
+    let undone = mms.json(&["get-meeting-migration", "--correlation-id", &undo_id]);
+    assert_eq!(
+        (&undone["State"], &undone["MigrationType"]),
+        (&json!("Succeeded"), &json!("Undo")),
+        "{undone:#}"
+    );
+    let restored = undone["Meetings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["Outcome"] == "Updated")
+        .count();
+    assert_eq!(restored, MIGRATING, "{undone:#}");
+    assert_eq!(
+        smtp.messages().len(),
+        sent_before + MIGRATING,
+        "one update per restored meeting"
+    );
+    let again = mms.json(&[
+        "undo-meeting-migration",
+        "--identity",
+        "bob@acme.example",
+        "--correlation-id",
+        &correlation_id,
+    ]);
+    let again_id = again["CorrelationId"].as_str().unwrap().to_string();
+    let drawn = mms.watch(&["--identity", "bob@acme.example"]);
+    assert!(drawn.ends_with("3 of 3 migrations final\n"), "{drawn}");
+    let again = mms.json(&["get-meeting-migration", "--correlation-id", &again_id]);
+    assert_eq!(again["State"], "Succeeded", "{again:#}");
+    assert_eq!(
+        smtp.messages().len(),
+        sent_before + MIGRATING,
+        "a second undo sends nothing"
+    );
+    let history = mms.history_events("bob@acme.example");
+    assert!(
+        history.iter().filter(|e| *e == "Succeeded").count() == 3,
+        "the migration and both undos are in the history: {history:?}"
+    );
+
     // T2-no: a SIP address change and an organization URL change queue nothing and leave a
     // history line.
     let changed = mms.json(&[
@@ -616,8 +682,8 @@ async fn an_admin_session_with_mmsctl_alone() {
             .as_array()
             .unwrap()
             .len(),
-        1,
-        "only bob's migration exists"
+        3,
+        "only bob's migration and its two undos exist"
     );
 
     // A bulk start (T4 for many users, one job): a file of identities with a comment.
@@ -638,8 +704,8 @@ async fn an_admin_session_with_mmsctl_alone() {
             .as_array()
             .unwrap()
             .len(),
-        3,
-        "ann's and cy's migrations join bob's"
+        5,
+        "ann's and cy's migrations join bob's three"
     );
 
     // Errors: the HTTP status and the API's code, one "not found" rule, no misleading hint.

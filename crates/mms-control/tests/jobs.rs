@@ -176,6 +176,16 @@ async fn prefer_wait_answers_200_with_the_ended_job_and_its_note() {
         "the rules' word for the tenant is kept on the job: {reply}"
     );
     assert_eq!(queued_requests(&api, "waits").await, 0);
+    // An ended job is kept for the journal's retention (30 days by default), then expires.
+    let mut conn = api.store.connection();
+    let ttl_ms: i64 = conn
+        .pttl(api.store.keys().job("waits", &job.id))
+        .await
+        .unwrap();
+    assert!(
+        ttl_ms > 29 * 24 * 3600 * 1000 && ttl_ms <= 30 * 24 * 3600 * 1000,
+        "ttl {ttl_ms} ms"
+    );
 }
 
 #[tokio::test]

@@ -311,6 +311,7 @@ struct Finish<'a> {
     claim: &'a JobClaim,
     end: JobEnd<'a>,
     now_ms: i64,
+    retention_ms: u64,
 }
 
 impl LuaCall for Finish<'_> {
@@ -320,13 +321,17 @@ impl LuaCall for Finish<'_> {
             JobEnd::Succeeded { note } => (JobState::Succeeded, "", note.unwrap_or("")),
             JobEnd::Failed { error } => (JobState::Failed, error, ""),
         };
+        let (tenant, job) = (&self.claim.tenant, &self.claim.job.0);
         let mut call = FINISH.prepare_invoke();
-        call.key(self.keys.job(&self.claim.tenant, &self.claim.job.0))
+        call.key(self.keys.job(tenant, job))
+            .key(self.keys.job_outcomes(tenant, job))
+            .key(self.keys.jobs(tenant))
             .arg(&self.claim.owner)
             .arg(state.as_str())
             .arg(self.now_ms)
             .arg(error)
-            .arg(note);
+            .arg(note)
+            .arg(self.retention_ms);
         call
     }
 }
@@ -534,7 +539,8 @@ impl Store {
     }
 
     /// End the job as `end` says (its error or its note kept on the record) and take it off the
-    /// open list.
+    /// open list. The ended job is kept for `retention.journal_days`, then expires with its
+    /// per-user outcomes and leaves the tenant's job list.
     pub async fn finish_job(&self, claim: &JobClaim, end: JobEnd<'_>) -> Result<(), StoreError> {
         let fenced = invoke(
             &Finish {
@@ -542,6 +548,7 @@ impl Store {
                 claim,
                 end,
                 now_ms: Utc::now().timestamp_millis(),
+                retention_ms: self.retention_durations().journal_ms,
             },
             &mut self.conn.clone(),
         )

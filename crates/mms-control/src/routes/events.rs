@@ -19,6 +19,15 @@ use crate::json::JsonBody;
 use crate::trigger::{carry_out, TriggerOutcome, TriggerResult};
 use crate::{rules, validate, ApiState};
 
+/// A 200 answer to an event: a per-user event's report, or a fan-out's job that ended within
+/// `Prefer: wait` (documentation only: the handler answers with one or the other).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EventReply {
+    Report(EventReport),
+    Job(JobView),
+}
+
 /// What a per-user event led to (a fan-out answers with its job instead, see
 /// [`super::jobs::JobView`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -74,7 +83,7 @@ impl ResultCounts {
     params(("tenant" = String, Path),
            ("Prefer" = Option<String>, Header, description = "`wait=N`: for a fan-out, wait up to N seconds (at most 60) for its job to end")),
     request_body = Event,
-    responses((status = 200, body = EventReport, description = "a per-user event: what it led to (a fan-out whose job ended within `Prefer: wait` answers 200 with its JobView)"),
+    responses((status = 200, body = EventReply, description = "a per-user event: what it led to; a fan-out whose job ended within `Prefer: wait`: the job"),
               (status = 202, body = JobView, description = "a fan-out: stored as a job",
                headers(("Location" = String, description = "the job: /v1/tenants/{tenant}/jobs/{id}"))),
               (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),

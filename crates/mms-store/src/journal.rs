@@ -400,13 +400,24 @@ pub(crate) fn journal_json(entry: &JournalEntry) -> Result<String, StoreError> {
 }
 
 fn parse_entry(key: &str, meeting: &str, text: &str) -> Result<JournalEntry, StoreError> {
-    serde_json::from_str(text).map_err(|e| {
-        StoreError::corrupt(
-            format!("{key} field {meeting}"),
-            "delete the field (`redis-cli HDEL`) so the meeting is redone",
-            e,
-        )
-    })
+    parse_field(
+        key,
+        meeting,
+        text,
+        "delete the field (`redis-cli HDEL`) so the meeting is redone",
+    )
+}
+
+/// One meeting's JSON field of a per-migration hash (`key`), or a corruption error that names
+/// the field and says what deleting it does (`fix`).
+pub(crate) fn parse_field<T: serde::de::DeserializeOwned>(
+    key: &str,
+    meeting: &str,
+    text: &str,
+    fix: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::corrupt(format!("{key} field {meeting}"), fix, e))
 }
 
 impl Store {

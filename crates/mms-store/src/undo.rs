@@ -27,13 +27,12 @@ pub struct PreImagePage {
 }
 
 fn parse(key: &str, meeting: &str, text: &str) -> Result<MeetingPreImage, StoreError> {
-    serde_json::from_str(text).map_err(|e| {
-        StoreError::corrupt(
-            format!("{key} field {meeting}"),
-            "delete the field (`redis-cli HDEL`): an undo then leaves that meeting as it is",
-            e,
-        )
-    })
+    crate::journal::parse_field(
+        key,
+        meeting,
+        text,
+        "delete the field (`redis-cli HDEL`): an undo then leaves that meeting as it is",
+    )
 }
 
 impl Store {

@@ -145,28 +145,38 @@ pub fn after_rewrite(
 /// The answer of an undo (issue 9.2) for one meeting, in place of question 3: skip it with the
 /// reason [`mms_ical::undo`] gave (the organizer changed the block since), or act on the
 /// restored text exactly as on a rewrite ([`after_rewrite`]): a meeting already as before the
-/// migration is `Unchanged` and gets no update.
+/// migration is `Unchanged` and gets no update. `Act` hands the restored text on with the
+/// action, so the caller never has to unwrap a case this function already answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterUndo {
-    Skip { reason: String },
-    Act(Action),
+    Skip {
+        reason: String,
+    },
+    Act {
+        action: Action,
+        restored: Result<Rewritten, IcalError>,
+    },
 }
 
 pub fn after_undo(
-    undone: Result<&Undone, &IcalError>,
+    undone: Result<Undone, IcalError>,
     owed: Option<OwedUpdate>,
     notifier: Notifier,
 ) -> AfterUndo {
     match undone {
-        Err(e) => AfterUndo::Act(Action::Fail {
-            reason: format!("cannot undo: {e}"),
-        }),
+        Err(e) => AfterUndo::Act {
+            action: Action::Fail {
+                reason: format!("cannot undo: {e}"),
+            },
+            restored: Err(e),
+        },
         Ok(Undone::Skipped(skip)) => AfterUndo::Skip {
             reason: format!("not undone: {skip}"),
         },
-        Ok(Undone::Restored(restored)) => {
-            AfterUndo::Act(after_rewrite(Ok(restored), owed, notifier))
-        }
+        Ok(Undone::Restored(restored)) => AfterUndo::Act {
+            action: after_rewrite(Ok(&restored), owed, notifier),
+            restored: Ok(restored),
+        },
     }
 }
 
@@ -266,22 +276,28 @@ mod tests {
             recurrence_id: None,
         });
         assert!(matches!(
-            after_undo(Ok(&skip), None, Notifier::Mms),
+            after_undo(Ok(skip), None, Notifier::Mms),
             AfterUndo::Skip { reason } if reason.starts_with("not undone: the organizer changed")
         ));
         let restored = Undone::Restored(rewritten(true, 5));
         assert_eq!(
-            after_undo(Ok(&restored), None, Notifier::Mms),
-            AfterUndo::Act(Action::SaveAndNotify {
-                sequence: 5,
-                notifier: Notifier::Mms
-            })
+            after_undo(Ok(restored), None, Notifier::Mms),
+            AfterUndo::Act {
+                action: Action::SaveAndNotify {
+                    sequence: 5,
+                    notifier: Notifier::Mms
+                },
+                restored: Ok(rewritten(true, 5)),
+            }
         );
         let as_before = Undone::Restored(rewritten(false, 5));
-        assert_eq!(
-            after_undo(Ok(&as_before), None, Notifier::Mms),
-            AfterUndo::Act(Action::Unchanged)
-        );
+        assert!(matches!(
+            after_undo(Ok(as_before), None, Notifier::Mms),
+            AfterUndo::Act {
+                action: Action::Unchanged,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -55,41 +55,12 @@ impl MailboxPreviewer {
         let href = item.href;
         let organizer = context.organizer;
         let selected = mms_ical::select(&item.ics, &organizer.upn, context.source, context.now);
-        let selection = match decide::after_select(selected) {
-            AfterSelect::Mint(selection) => selection,
-            AfterSelect::Skip {
-                uid,
-                summary,
-                reason,
-            } => {
-                return Ok(PreviewItem {
-                    href,
-                    uid,
-                    summary,
-                    outcome: PreviewOutcome::Skipped,
-                    reason,
-                    new_block: None,
-                })
-            }
-            AfterSelect::Fail { reason } => {
-                return Ok(PreviewItem {
-                    href,
-                    uid: String::new(),
-                    summary: String::new(),
-                    outcome: PreviewOutcome::Failed,
-                    reason,
-                    new_block: None,
-                })
-            }
+        let selection = match selection_or_item(&href, selected, "", "") {
+            Ok(selection) => selection,
+            Err(item) => return Ok(*item),
         };
-        let item_with = |outcome, reason: String, new_block| PreviewItem {
-            href: href.clone(),
-            uid: selection.uid.clone(),
-            summary: selection.summary.clone(),
-            outcome,
-            reason,
-            new_block,
-        };
+        let item_with =
+            |outcome, reason, new_block| item_for(&href, &selection, outcome, reason, new_block);
         let kind = context.target.kind_for(selection.kind);
         let mint = MintRequest {
             organizer,
@@ -225,57 +196,34 @@ impl MailboxPreviewer {
             SourceMeetingType::All,
             context.now,
         );
-        let selection = match decide::after_select(selected) {
-            AfterSelect::Mint(selection) => selection,
-            AfterSelect::Skip {
-                uid,
-                summary,
-                reason,
-            } => {
-                return Ok(PreviewItem {
-                    href,
-                    uid,
-                    summary,
-                    outcome: PreviewOutcome::Skipped,
-                    reason: format!("not undone: {reason}"),
-                    new_block: None,
-                })
-            }
-            AfterSelect::Fail { reason } => {
-                return Ok(PreviewItem {
-                    href,
-                    uid: image.uid.clone(),
-                    summary: String::new(),
-                    outcome: PreviewOutcome::Failed,
-                    reason,
-                    new_block: None,
-                })
-            }
+        let selection = match selection_or_item(&href, selected, "not undone: ", &image.uid) {
+            Ok(selection) => selection,
+            Err(item) => return Ok(*item),
         };
-        let item_with = |outcome, reason: String, new_block| PreviewItem {
-            href: href.clone(),
-            uid: selection.uid.clone(),
-            summary: selection.summary.clone(),
-            outcome,
-            reason,
-            new_block,
-        };
+        let item_with =
+            |outcome, reason, new_block| item_for(&href, &selection, outcome, reason, new_block);
         let owed = context.pending.get(&href).map(|p| OwedUpdate {
             saved_sequence: p.sequence,
         });
         let undone = mms_ical::undo(&item.ics, image, context.now);
         Ok(
-            match decide::after_undo(undone.as_ref(), owed, context.notifier) {
+            match decide::after_undo(undone, owed, context.notifier) {
                 AfterUndo::Skip { reason } => item_with(PreviewOutcome::Skipped, reason, None),
-                AfterUndo::Act(Action::Fail { reason }) => {
+                AfterUndo::Act { action: Action::Fail { reason }, .. } => {
                     item_with(PreviewOutcome::Failed, reason, None)
                 }
-                AfterUndo::Act(Action::Unchanged | Action::OwedButSuperseded { .. }) => item_with(
+                AfterUndo::Act {
+                    action: Action::Unchanged | Action::OwedButSuperseded { .. },
+                    ..
+                } => item_with(
                     PreviewOutcome::Unchanged,
                     "already as before the migration: nothing to undo".into(),
                     None,
                 ),
-                AfterUndo::Act(Action::SaveAndNotify { sequence, notifier }) => item_with(
+                AfterUndo::Act {
+                    action: Action::SaveAndNotify { sequence, notifier },
+                    ..
+                } => item_with(
                     PreviewOutcome::WouldUpdate,
                     format!(
                         "the block the migration replaced would come back (SEQUENCE {sequence}) and {}",
@@ -283,7 +231,10 @@ impl MailboxPreviewer {
                     ),
                     restored_block(image),
                 ),
-                AfterUndo::Act(Action::NotifyOwed { sequence, notifier }) => item_with(
+                AfterUndo::Act {
+                    action: Action::NotifyOwed { sequence, notifier },
+                    ..
+                } => item_with(
                     PreviewOutcome::WouldUpdate,
                     format!(
                         "already undone (SEQUENCE {sequence}) by an earlier undo whose update did not reach every attendee: {}",
@@ -297,6 +248,57 @@ impl MailboxPreviewer {
 }
 
 /// How an update of a saved meeting would reach its attendees.
+/// The selection of a meeting to preview, or the item that says why there is none: a skip
+/// (its reason after `skip_prefix`) or a failure (named by `failed_uid`, which may be empty).
+fn selection_or_item(
+    href: &str,
+    selected: Result<mms_ical::Selected, mms_ical::IcalError>,
+    skip_prefix: &str,
+    failed_uid: &str,
+) -> Result<mms_ical::Selection, Box<PreviewItem>> {
+    match decide::after_select(selected) {
+        AfterSelect::Mint(selection) => Ok(selection),
+        AfterSelect::Skip {
+            uid,
+            summary,
+            reason,
+        } => Err(Box::new(PreviewItem {
+            href: href.to_string(),
+            uid,
+            summary,
+            outcome: PreviewOutcome::Skipped,
+            reason: format!("{skip_prefix}{reason}"),
+            new_block: None,
+        })),
+        AfterSelect::Fail { reason } => Err(Box::new(PreviewItem {
+            href: href.to_string(),
+            uid: failed_uid.to_string(),
+            summary: String::new(),
+            outcome: PreviewOutcome::Failed,
+            reason,
+            new_block: None,
+        })),
+    }
+}
+
+/// The preview item of a selected meeting.
+fn item_for(
+    href: &str,
+    selection: &mms_ical::Selection,
+    outcome: PreviewOutcome,
+    reason: String,
+    new_block: Option<String>,
+) -> PreviewItem {
+    PreviewItem {
+        href: href.to_string(),
+        uid: selection.uid.clone(),
+        summary: selection.summary.clone(),
+        outcome,
+        reason,
+        new_block,
+    }
+}
+
 fn notified_by(notifier: Notifier) -> &'static str {
     match notifier {
         Notifier::Mms => "the update sent to the attendees",

@@ -133,7 +133,7 @@ async fn undo_meeting(
         let undone = timer
             .span()
             .in_scope(|| mms_ical::undo(&item.ics, image, attempt.now));
-        let action = match decide::after_undo(undone.as_ref(), owed, context.notifier) {
+        let (action, restored) = match decide::after_undo(undone, owed, context.notifier) {
             AfterUndo::Skip { reason } => {
                 timer.finish("skipped");
                 return later(entry(
@@ -143,12 +143,8 @@ async fn undo_meeting(
                     reason,
                 ));
             }
-            AfterUndo::Act(action) => action,
+            AfterUndo::Act { action, restored } => (action, restored),
         };
-        let restored = undone.map(|u| match u {
-            mms_ical::Undone::Restored(restored) => restored,
-            mms_ical::Undone::Skipped(_) => unreachable!("a skip was answered above"),
-        });
         let facts = MeetingFacts {
             key: href,
             selection: &selection,

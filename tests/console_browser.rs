@@ -6,11 +6,20 @@
 //! refusal when they ask for it). Screenshots of a laptop and a phone window are kept under
 //! `target/console-screenshots/` as test artifacts.
 //!
+//! Undo on the page (issue 9, item 2): `--dump-dom` shows the "Undo…" button on a demo user's
+//! Succeeded migration; clicking it needs a browser that can be driven, so the test also runs
+//! Chromium under the DevTools protocol over `--remote-debugging-pipe` ([`DevTools`], a few
+//! lines of JSON over two pipes, no crate) and clicks like a person: a mouse press on the button
+//! where it is drawn, the what-if dialog (Cancel focused), Cancel, again, confirm; then the undo
+//! must appear in the list and end Succeeded, checked through the API and on the page.
+//!
 //! Chromium runs with a fresh profile and everything that would reach the internet switched off;
 //! the page itself loads nothing but its own embedded assets.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mms_core::config::MmsConfig;
@@ -78,26 +87,42 @@ impl Chromium {
         );
     }
 
-    /// A Chromium command with a fresh profile in `profile` and nothing reaching out.
+    /// The flags of every run: a fresh profile in `profile`, a `window`, nothing reaching out.
+    fn flags(profile: &Path, window: Window) -> Vec<String> {
+        [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain([
+            format!("--user-data-dir={}", profile.display()),
+            format!("--window-size={},{}", window.width, window.height),
+        ])
+        .collect()
+    }
+
+    /// A one-shot Chromium command (`--dump-dom`, `--screenshot`): it runs the page for
+    /// [`VIRTUAL_TIME_BUDGET_MS`] of virtual time.
     fn command(&self, profile: &Path, window: Window) -> Command {
         let mut command = Command::new(&self.binary);
         command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("--window-size={},{}", window.width, window.height))
+            .args(Self::flags(profile, window))
             .arg(format!("--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}"))
             .stdin(Stdio::null());
         command
+    }
+
+    /// A browser to drive over the DevTools protocol, showing `url` in `window`.
+    fn drive(&self, url: &str, window: Window) -> DevTools {
+        DevTools::open(&self.binary, url, window)
     }
 
     /// The DOM after the page at `url` has run: what a person would see, as HTML.
@@ -157,6 +182,219 @@ fn run(mut command: Command, what: &str) -> (String, String) {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{what} failed: {stderr}");
     (stdout, stderr)
+}
+
+/// How long one DevTools command or one awaited page state may take before the test gives up:
+/// a guard against a hang, not a performance check.
+const DEVTOOLS_PATIENCE: Duration = Duration::from_secs(90);
+
+/// Headless Chromium driven over the DevTools protocol (CDP) through `--remote-debugging-pipe`:
+/// the browser reads commands from its fd 3 and writes answers and events to its fd 4, each a JSON
+/// message ended by a NUL byte. `sh` hands our stdin and stdout pipes to the browser as fds 3 and
+/// 4 (`3<&0 4>&1`), so no unsafe code and no websocket crate is needed. Commands go to one page
+/// (a target attached in flat mode, addressed by its session id); the browser is killed when
+/// this is dropped.
+struct DevTools {
+    child: Child,
+    to_browser: ChildStdin,
+    from_browser: mpsc::Receiver<Value>,
+    next_id: u64,
+    session: String,
+    log: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+impl DevTools {
+    fn open(binary: &Path, url: &str, window: Window) -> DevTools {
+        let profile = tempfile::tempdir().unwrap();
+        let log = profile.path().join("chromium.log");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$0" "$@" 3<&0 4>&1 </dev/null >/dev/null"#)
+            .arg(binary)
+            .args(Chromium::flags(&profile.path().join("profile"), window))
+            .args(["--remote-debugging-pipe", "about:blank"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start chromium --remote-debugging-pipe");
+        let to_browser = child.stdin.take().unwrap();
+        let mut pipe = child.stdout.take().unwrap();
+        let (sender, from_browser) = mpsc::channel();
+        // Messages are cut at NUL bytes; the thread ends when the browser closes its end.
+        std::thread::spawn(move || {
+            let mut pending = Vec::new();
+            let mut chunk = [0u8; 64 * 1024];
+            while let Ok(read) = pipe.read(&mut chunk) {
+                if read == 0 {
+                    break;
+                }
+                pending.extend_from_slice(&chunk[..read]);
+                while let Some(end) = pending.iter().position(|&b| b == 0) {
+                    let message: Vec<u8> = pending.drain(..=end).collect();
+                    match serde_json::from_slice(&message[..end]) {
+                        Ok(value) => {
+                            if sender.send(value).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => panic!("chromium sent a message that is not JSON: {e}"),
+                    }
+                }
+            }
+        });
+        let mut tools = DevTools {
+            child,
+            to_browser,
+            from_browser,
+            next_id: 0,
+            session: String::new(),
+            log,
+            _profile: profile,
+        };
+        let target = tools.browser_call("Target.createTarget", json!({ "url": url }));
+        let attached = tools.browser_call(
+            "Target.attachToTarget",
+            json!({ "targetId": target["targetId"], "flatten": true }),
+        );
+        tools.session = attached["sessionId"].as_str().unwrap().to_string();
+        tools
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Send `method` (to the page when `to_page`) and wait for its answer; events on the way are
+    /// not needed and dropped. A protocol error fails the test with the browser's message.
+    fn send(&mut self, method: &str, params: Value, to_page: bool) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({ "id": id, "method": method, "params": params });
+        if to_page {
+            message["sessionId"] = Value::String(self.session.clone());
+        }
+        let mut bytes = serde_json::to_vec(&message).unwrap();
+        bytes.push(0);
+        self.to_browser
+            .write_all(&bytes)
+            .and_then(|()| self.to_browser.flush())
+            .unwrap_or_else(|e| panic!("chromium stopped reading ({e}): {}", self.log_text()));
+        let deadline = Instant::now() + DEVTOOLS_PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let answer = self
+                .from_browser
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no answer to {method} ({e}): {}", self.log_text()));
+            if answer["id"].as_u64() != Some(id) {
+                continue;
+            }
+            if let Some(error) = answer.get("error") {
+                panic!("chromium refused {method}: {error}");
+            }
+            return answer["result"].clone();
+        }
+    }
+
+    fn browser_call(&mut self, method: &str, params: Value) -> Value {
+        self.send(method, params, false)
+    }
+
+    /// The value of the JavaScript `expression` in the page (promises awaited); an exception
+    /// fails the test with its text.
+    fn eval(&mut self, expression: &str) -> Value {
+        let answer = self.send(
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+            true,
+        );
+        if let Some(exception) = answer.get("exceptionDetails") {
+            panic!("the page threw on {expression}: {exception}");
+        }
+        answer["result"]["value"].clone()
+    }
+
+    /// Wait until `expression` is true in the page (the page draws from API calls and refreshes
+    /// by itself); `what` names the awaited state in the failure, with the page's text.
+    fn wait_for(&mut self, expression: &str, what: &str) {
+        let deadline = Instant::now() + DEVTOOLS_PATIENCE;
+        while self.eval(expression) != Value::Bool(true) {
+            if Instant::now() > deadline {
+                let text = self.eval("document.body.innerText");
+                panic!("the page never showed {what} ({expression}): {text}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Click the element `selector` finds as a person would: scroll it into view, then press and
+    /// release the mouse at its centre. Whatever is drawn there receives the click, so a hidden or
+    /// covered button fails here (checked first: the topmost element there must be it).
+    fn click(&mut self, selector: &str) {
+        let found = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({selector:?}); if (!e) return null;
+               e.scrollIntoView({{ block: 'center' }}); const r = e.getBoundingClientRect();
+               const x = r.left + r.width / 2, y = r.top + r.height / 2;
+               const top = document.elementFromPoint(x, y);
+               return {{ x, y, hit: !!top && (top === e || e.contains(top)) }}; }})()"
+        ));
+        assert!(
+            found.is_object(),
+            "nothing on the page matches {selector}: {}",
+            self.eval("document.body.innerText")
+        );
+        assert_eq!(
+            found["hit"], true,
+            "{selector} is covered where it is drawn"
+        );
+        let (x, y) = (found["x"].clone(), found["y"].clone());
+        for kind in ["mouseMoved", "mousePressed", "mouseReleased"] {
+            self.send(
+                "Input.dispatchMouseEvent",
+                json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
+                true,
+            );
+        }
+    }
+
+    /// A PNG of what the page shows now (an open dialog included), written to `path`.
+    fn screenshot(&mut self, path: &Path) {
+        let shot = self.send("Page.captureScreenshot", json!({ "format": "png" }), true);
+        let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for DevTools {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Standard base64 (RFC 4648, with padding), as `Page.captureScreenshot` sends its PNG; written
+/// out here rather than adding a dependency for one call.
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut bits, mut count) = (0u32, 0);
+    for byte in text.bytes().filter(|&b| b != b'=') {
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == byte)
+            .unwrap_or_else(|| panic!("{:?} is not base64", byte as char));
+        bits = (bits << 6) | value as u32;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    out
 }
 
 /// The `mms all --demo` process; killed when dropped so that a failing test leaves nothing
@@ -498,6 +736,14 @@ async fn an_admin_sees_the_demo_migrations_and_only_their_own_tenant_in_the_brow
     assert!(updated > 0 && updated < meetings.len(), "{migration}");
     assert_eq!(table.matches(">Updated</span>").count(), updated, "{table}");
     assert!(table.contains(">Skipped</span>"), "{table}");
+    // Its Succeeded migration offers an undo (issue 9.2): a real button, named for the migration.
+    let user_migrations = element(&dom, "table", "user-migrations");
+    let migration_rows = body_rows(user_migrations);
+    assert_eq!(migration_rows.len(), 1, "{user_migrations}");
+    assert!(
+        migration_rows[0].contains(&format!("<button type=\"button\" class=\"secondary\" aria-label=\"Undo… migration {}\" data-undo=\"{correlation_id}\">Undo…</button>", &correlation_id[..8])),
+        "the Succeeded migration has its Undo… button: {user_migrations}"
+    );
     let history = element(&dom, "table", "history");
     for event in ["Queued", "Started", "Succeeded"] {
         assert!(
@@ -550,4 +796,225 @@ async fn an_admin_sees_the_demo_migrations_and_only_their_own_tenant_in_the_brow
         );
     }
     chromium.screenshot(&refused_url, LAPTOP, &shots.join("laptop-refused.png"));
+
+    // Undo on the page (issue 9.2), clicked in a driven browser: the what-if in a dialog, then
+    // the undo, a migration of its own that appears in the list and ends Succeeded.
+    let user = DEMO_USERS[1];
+    let undone = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["UserPrincipalName"] == user)
+        .unwrap()["CorrelationId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let undo_path = format!("/v1/tenants/demo/migrations/{undone}:undo");
+    // What the dialog must show: the API's own what-if (asking it changes nothing).
+    let (status, what_if) = mms
+        .call("POST", &format!("{undo_path}?whatIf=true"), OPERATOR, None)
+        .await;
+    assert_eq!(status, 200, "{what_if}");
+    let restored = what_if["WouldUpdate"].as_u64().unwrap();
+    let listed = what_if["Items"].as_array().unwrap().len();
+    assert!(restored > 0, "the demo migration saved meetings: {what_if}");
+    let user_url = mms.console(&format!("token={OPERATOR}&tenant=demo&user={user}"));
+    let mut page = chromium.drive(&user_url, LAPTOP);
+    let button = format!("#user-migrations button[data-undo=\"{undone}\"]");
+    page.wait_for(
+        &format!(
+            "!!document.querySelector('{button}') && !document.querySelector('{button}').disabled"
+        ),
+        "the Undo… button",
+    );
+    let dialog_open = "document.getElementById('undo-confirm').open";
+    // Cancel: the dialog closes, nothing is queued, the keyboard is back on the button.
+    page.click(&button);
+    page.wait_for(dialog_open, "the undo dialog");
+    assert_eq!(
+        page.eval("document.activeElement.id"),
+        "undo-cancel",
+        "Cancel has the focus: Enter alone never undoes"
+    );
+    page.screenshot(&shots.join("laptop-undo-dialog.png"));
+    page.click("#undo-cancel");
+    page.wait_for(&format!("!{dialog_open}"), "the dialog closed");
+    page.wait_for(
+        &format!("document.activeElement.dataset.undo === '{undone}'"),
+        "the focus back on the Undo… button",
+    );
+    let (_, mine) = mms
+        .call(
+            "GET",
+            &format!("/v1/tenants/demo/migrations?identity={user}"),
+            OPERATOR,
+            None,
+        )
+        .await;
+    assert_eq!(
+        mine.as_array().unwrap().len(),
+        1,
+        "Cancel queued nothing: {mine}"
+    );
+    // Again, and confirm.
+    page.click(&button);
+    page.wait_for(dialog_open, "the undo dialog");
+    let text = page.eval("document.getElementById('undo-text').textContent");
+    assert!(
+        text.as_str().unwrap().contains(&format!(
+            "{restored} meeting(s) would get their previous online block back"
+        )),
+        "the dialog says what the what-if says: {text} / {what_if}"
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#undo-meetings tbody tr').length"),
+        listed,
+        "every meeting of the what-if is listed: {what_if}"
+    );
+    page.click("#undo-ok");
+    // The undo is queued: through the API, a migration of type Undo of this user, which ends
+    // Succeeded having restored what the what-if said.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let undo = loop {
+        let (_, mine) = mms
+            .call(
+                "GET",
+                &format!("/v1/tenants/demo/migrations?identity={user}"),
+                OPERATOR,
+                None,
+            )
+            .await;
+        let found = mine
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["MigrationType"] == "Undo")
+            .cloned();
+        if let Some(undo) = found.filter(|u| u["State"] == "Succeeded" || u["State"] == "Failed") {
+            break undo;
+        }
+        assert!(Instant::now() < deadline, "no final undo migration: {mine}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(undo["State"], "Succeeded", "{undo}");
+    assert_eq!(undo["SucceededMeeting"].as_u64(), Some(restored), "{undo}");
+    let undo_id = undo["CorrelationId"].as_str().unwrap();
+    // On the page: the undo, shown below as the current migration, Succeeded once its refresh
+    // has run, with no Undo… button of its own; the status line names its correlation id.
+    page.wait_for(
+        &format!(
+            "(() => {{ const link = document.querySelector('#user-migrations a[title=\"{undo_id}\"]');
+               if (!link) return false; const row = link.closest('tr');
+               return link.getAttribute('aria-current') === 'true'
+                 && row.querySelector('.badge').textContent === 'Succeeded'
+                 && row.cells[2].textContent === 'Undo' && !row.querySelector('button'); }})()"
+        ),
+        "the undo migration Succeeded in the list",
+    );
+    let status_line = page.eval("document.getElementById('status').textContent");
+    assert!(
+        status_line.as_str().unwrap().contains(undo_id),
+        "{status_line}"
+    );
+    page.screenshot(&shots.join("laptop-undo-done.png"));
+    drop(page);
+
+    // On a phone the row is a card and the dialog fits the screen: the button is still there
+    // to press (the click above fails on anything hidden or covered); Cancel leaves it all be.
+    let user = DEMO_USERS[2];
+    let undone = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["UserPrincipalName"] == user)
+        .unwrap()["CorrelationId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut page = chromium.drive(
+        &mms.console(&format!("token={OPERATOR}&tenant=demo&user={user}")),
+        PHONE,
+    );
+    let button = format!("#user-migrations button[data-undo=\"{undone}\"]");
+    page.wait_for(
+        &format!("!!document.querySelector('{button}')"),
+        "the Undo… button on a phone",
+    );
+    page.click(&button);
+    page.wait_for(dialog_open, "the undo dialog on a phone");
+    page.screenshot(&shots.join("phone-undo-dialog.png"));
+    page.click("#undo-cancel");
+    page.wait_for(&format!("!{dialog_open}"), "the dialog closed");
+    drop(page);
+
+    // A refusal is shown with the API's status, code and message, and no dialog opens: a second
+    // migration of a user whose meetings are already on the target saves nothing, so its undo
+    // answers 409 nothing_to_undo.
+    let user = DEMO_USERS[0];
+    let (status, started) = mms
+        .call(
+            "POST",
+            "/v1/tenants/demo/migrations",
+            OPERATOR,
+            Some(json!({ "Identity": user })),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let again = started["CorrelationId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, row) = mms
+            .call(
+                "GET",
+                &format!("/v1/tenants/demo/migrations/{again}"),
+                OPERATOR,
+                None,
+            )
+            .await;
+        if row["State"] == "Succeeded" {
+            assert_eq!(
+                row["InvitesUpdate"], 0,
+                "the second migration changed nothing: {row}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && row["State"] != "Failed",
+            "the second migration never succeeded: {row}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut page = chromium.drive(
+        &mms.console(&format!("token={OPERATOR}&tenant=demo&user={user}")),
+        LAPTOP,
+    );
+    let button = format!("#user-migrations button[data-undo=\"{again}\"]");
+    page.wait_for(
+        &format!("!!document.querySelector('{button}')"),
+        "the Undo… button",
+    );
+    page.click(&button);
+    page.wait_for(
+        "!document.getElementById('alert').hidden",
+        "the refusal of the undo",
+    );
+    let alert = page.eval("document.getElementById('alert').textContent");
+    assert!(
+        alert.as_str().unwrap().starts_with(&format!(
+            "The undo of migration {again} was refused (409 nothing_to_undo): migration {again} saved no meeting"
+        )),
+        "{alert}"
+    );
+    assert_eq!(
+        page.eval(dialog_open),
+        false,
+        "no dialog for a refused what-if"
+    );
+    page.wait_for(
+        &format!(
+            "document.activeElement.dataset.undo === '{again}' && !document.activeElement.disabled"
+        ),
+        "the focus back on the Undo… button",
+    );
+    page.screenshot(&shots.join("laptop-undo-refused.png"));
 }

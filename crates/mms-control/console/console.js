@@ -18,8 +18,15 @@ const IDLE_REFRESH_MS = 15000;
 /** Rows asked for per page of the users list. */
 const PAGE_SIZE = 500;
 /** Spelled as the API spells them; used when /openapi.json cannot be read. */
-const FALLBACK_MIGRATION_TYPES = ['SfbToTeams', 'TeamsToTeams', 'AllToTeams', 'ToSameType'];
+const FALLBACK_MIGRATION_TYPES = ['SfbToTeams', 'TeamsToTeams', 'AllToTeams', 'ToSameType', 'Undo'];
 const RUNNING_STATES = new Set(['Pending', 'InProgress']);
+/** What an undo's what-if outcome means for one meeting, in the dialog's words. */
+const UNDO_OUTCOME_WORDS = {
+  WouldUpdate: 'Restored',
+  Unchanged: 'Unchanged',
+  Skipped: 'Skipped',
+  Failed: 'Failed',
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -144,14 +151,30 @@ function row(table, cells) {
   return tr;
 }
 
-/** Replace the body of `table` with `rows`, or one row saying `empty`. */
+/** What finds a focusable element of a table again once its rows are drawn anew. */
+function focusKey(node) {
+  if (!(node instanceof HTMLElement)) return null;
+  if (node.dataset.undo) return `button[data-undo="${CSS.escape(node.dataset.undo)}"]`;
+  if (node.dataset.switch) return `button[data-switch="${CSS.escape(node.dataset.switch)}"]`;
+  const href = node.getAttribute('href');
+  return href ? `a[href="${CSS.escape(href)}"]` : null;
+}
+
+/** Replace the body of `table` with `rows`, or one row saying `empty`. Rows equal to the ones
+ *  shown are left in place, and a redrawn table gives the focus back to the same link or button:
+ *  a refresh must never take away the keyboard's place or a click in progress. */
 function fillTable(table, rows, empty) {
   const body = table.tBodies[0];
-  body.replaceChildren(...rows);
   if (rows.length === 0) {
     const columns = table.tHead.rows[0].cells.length;
-    body.append(el('tr', { class: 'empty' }, el('td', { colspan: columns, text: empty })));
+    rows = [el('tr', { class: 'empty' }, el('td', { colspan: columns, text: empty }))];
   }
+  const shown = body.rows;
+  if (rows.length === shown.length && rows.every((r, i) => r.outerHTML === shown[i].outerHTML)) return;
+  const focused = body.contains(document.activeElement) ? focusKey(document.activeElement) : null;
+  body.replaceChildren(...rows);
+  const again = focused && body.querySelector(focused);
+  if (again) again.focus();
 }
 
 function badge(value) {
@@ -217,6 +240,8 @@ function explain(error, tenant) {
 let generation = 0;
 let refreshTimer = null;
 let tenants = [];
+/** Migrations whose undo what-if is being asked for: their button stays disabled across refreshes. */
+const undoAsking = new Set();
 /** Whether the alert on screen says the API did not answer (cleared once it answers again). */
 let apiAway = false;
 
@@ -497,6 +522,7 @@ async function drawUser(tenant, user, wanted, current) {
       { content: link, header: true }, badge(s.State), s.MigrationType, s.Trigger, progress(s),
       { content: s.InvitesUpdate, className: 'num' }, when(s.CreateDate),
       { content: s.HeldReason ? `Held: ${s.HeldReason}` : s.LastMessage, className: 'message' },
+      undoButton(tenant, s),
     ]);
     if (selected) tr.classList.add('selected');
     return tr;
@@ -531,6 +557,124 @@ async function drawUser(tenant, user, wanted, current) {
   const running = rows.filter((s) => RUNNING_STATES.has(s.State));
   setProgressLine($('user-progress'), rows, running);
   return running.length > 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Undo (issue 9.2): what-if first, then the undo, which is a migration of its own
+
+/** Whether the console offers to undo `status`: it ended Succeeded and is not itself an undo (the
+ *  API refuses those with 409 nothing_to_undo). A Succeeded migration that saved no meeting still
+ *  gets the button; the API's refusal then says why, in the alert. */
+function undoable(status) {
+  return status.State === 'Succeeded' && status.MigrationType !== 'Undo';
+}
+
+/** The "Undo…" button of one migration's row, or nothing. */
+function undoButton(tenant, status) {
+  if (!undoable(status)) return '';
+  const id = status.CorrelationId;
+  const button = el('button', {
+    type: 'button',
+    class: 'secondary',
+    text: 'Undo…',
+    'aria-label': `Undo… migration ${id.slice(0, 8)}`,
+    'data-undo': id,
+    disabled: undoAsking.has(id),
+  });
+  button.addEventListener('click', () => askUndo(tenant, status));
+  return button;
+}
+
+/** Put the keyboard back on the undo button of migration `id` (the table may have been redrawn). */
+function focusUndoButton(id) {
+  const button = document.querySelector(`#user-migrations button[data-undo="${CSS.escape(id)}"]`);
+  if (button) button.focus();
+}
+
+/** A refusal of the undo, in words: the API's status, code and message (409 nothing_to_undo...). */
+function explainUndo(error, tenant, id) {
+  if (!(error instanceof ApiError) || error.status === 0 || error.status === 401) return explain(error, tenant);
+  return `The undo of migration ${id} was refused (${error.status} ${error.code}): ${error.message}`;
+}
+
+/** Ask the API what undoing `undone` would do, show it, and undo only if the admin confirms. */
+async function askUndo(tenant, undone) {
+  const id = undone.CorrelationId;
+  const path = `${tenantPath(tenant)}/migrations/${enc(id)}:undo`;
+  if (undoAsking.has(id)) return;
+  undoAsking.add(id);
+  for (const b of document.querySelectorAll(`button[data-undo="${CSS.escape(id)}"]`)) b.disabled = true;
+  clearAlert();
+  // Said to screen readers only: a visible line would push the table down under the pointer.
+  $('undo-live').textContent = `Asking the API what undoing migration ${id} would do…`;
+  let preview;
+  try {
+    preview = (await api(`${path}?whatIf=true`, { method: 'POST' })).json;
+  } catch (error) {
+    showAlert(explainUndo(error, tenant, id));
+    return;
+  } finally {
+    $('undo-live').textContent = '';
+    undoAsking.delete(id);
+    for (const b of document.querySelectorAll(`button[data-undo="${CSS.escape(id)}"]`)) b.disabled = false;
+    focusUndoButton(id);
+  }
+  if (!(await confirmUndo(undone, preview))) {
+    // Cancel (or Escape): nothing was sent; the dialog closing and the focus back say so.
+    focusUndoButton(id);
+    return;
+  }
+  let started;
+  try {
+    started = (await api(path, { method: 'POST' })).json;
+  } catch (error) {
+    showAlert(explainUndo(error, tenant, id));
+    focusUndoButton(id);
+    return;
+  }
+  showStatus(`${started.Message}. The undo is migration ${started.CorrelationId}; ` +
+    'it is shown below and refreshes while it runs.');
+  // Show the undo itself (no hashchange: this drawing is awaited so that focus can follow it).
+  history.pushState(null, '', linkWith({ migration: started.CorrelationId }));
+  await draw();
+  const shown = document.querySelector('#user-migrations a[aria-current="true"]');
+  if (shown) shown.focus();
+}
+
+/** The what-if in the undo dialog; resolves true when the admin confirms, false on Cancel or Escape.
+ *  Cancel has the focus first: Enter alone never undoes anything. */
+function confirmUndo(undone, preview) {
+  const dialog = $('undo-confirm');
+  const id = undone.CorrelationId;
+  const restored = preview.WouldUpdate;
+  $('undo-title').textContent = `Undo migration ${id.slice(0, 8)} of ${undone.UserPrincipalName}?`;
+  const others = [
+    [preview.Skipped, 'skipped'],
+    [preview.Unchanged, 'unchanged'],
+    [preview.Failed, 'failed'],
+  ].filter(([n]) => n > 0).map(([n, word]) => `${n} ${word}`);
+  $('undo-text').textContent =
+    `Migration ${id} (${undone.MigrationType}, ${undone.Trigger}): ${restored} meeting(s) would get their ` +
+    'previous online block back, and their attendees one update each' +
+    `${others.length ? `; ${others.join(', ')} (see why below)` : ''}.` +
+    `${preview.Capped ? ` Only the first ${preview.Items.length} meetings are listed.` : ''}`;
+  const table = $('undo-meetings');
+  const byName = (a, b) => (a.Summary || a.Uid || a.Href).localeCompare(b.Summary || b.Uid || b.Href, undefined, { numeric: true });
+  fillTable(table, [...preview.Items].sort(byName).map((item) => row(table, [
+    { content: item.Summary || item.Uid || item.Href, header: true },
+    badge(UNDO_OUTCOME_WORDS[item.Outcome] || item.Outcome),
+    { content: item.Reason, className: 'message' },
+  ])), 'The migration saved no meeting that is still there.');
+  $('undo-ok').textContent = restored > 0 ? `Undo: restore ${restored} meeting(s)` : 'Undo anyway (restores nothing)';
+  return new Promise((resolve) => {
+    dialog.returnValue = '';
+    $('undo-cancel').onclick = () => dialog.close('cancel');
+    $('undo-ok').onclick = () => dialog.close('undo');
+    // `close` also follows Escape (returnValue stays empty): that is a cancel.
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'undo'), { once: true });
+    dialog.showModal();
+    $('undo-cancel').focus();
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

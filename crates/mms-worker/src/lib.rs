@@ -35,6 +35,7 @@ pub mod preview;
 pub mod queue_metrics;
 pub mod retry;
 pub mod supervisor;
+pub mod tally;
 pub mod telemetry;
 pub mod undo;
 

@@ -275,9 +275,9 @@ async fn run_under_lease(
         }
     };
     let outcome = match result {
-        Ok(_) => {
+        Ok(tally) => {
             status.state = MigrationState::Succeeded;
-            status.last_message = pipeline::summary_message(&status);
+            status.last_message = pipeline::summary_message(&status, tally.skipped());
             AttemptOutcome::Final(MigrationState::Succeeded)
         }
         Err(RunError::LeaseLost) => return AttemptOutcome::LeaseLost,

@@ -26,9 +26,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use mms_core::{
-    Bridge, MailboxError, MailboxItem, MailboxLocation, MeetingOutcome, MeetingOutcomeKind,
-    MeetingServiceError, MigrationRequest, MigrationStatus, MintRequest, OutgoingMessage,
-    SendError, UserProfile,
+    Bridge, MailboxError, MailboxItem, MailboxLocation, MeetingServiceError, MigrationRequest,
+    MigrationStatus, MintRequest, OutgoingMessage, SendError, UserProfile,
 };
 use mms_ical::imip::{UpdateContext, UpdatePlan};
 use mms_store::journal::{JournalEntry, MeetingStage, MeetingWrite, PendingChange, PendingUpdate};
@@ -38,6 +37,7 @@ use tracing::Instrument;
 
 use crate::decide::{self, Action, AfterMint, AfterSelect, Notifier, OwedUpdate};
 use crate::lease_keeper::LeaseKeeper;
+use crate::tally::JournalTally;
 use crate::telemetry::{self, FailureReason, FailureScope, SmtpRefusal, StageTimer};
 use crate::Services;
 
@@ -232,13 +232,11 @@ pub async fn migrate_mailbox(
     attempt: &Attempt<'_>,
     context: &MailboxContext<'_>,
     status: &mut MigrationStatus,
-) -> Result<(), RunError> {
+) -> Result<JournalTally, RunError> {
     let services = attempt.services;
     let request = attempt.request;
-    let mut journal = services
-        .store
-        .journal(&request.tenant, &request.correlation_id)
-        .await?;
+    let mut tally =
+        JournalTally::load(&services.store, &request.tenant, &request.correlation_id).await?;
     let page_size = services.config.concurrency.search_page_size;
     let parallel = services.config.concurrency.meetings_per_user;
     let mut cursor = None;
@@ -260,12 +258,21 @@ pub async fn migrate_mailbox(
                 return Err(e.into());
             }
         };
+        // What this migration journaled for the page's meetings before (a resumed attempt):
+        // one read per page, so the worker never holds the whole journal.
+        let hrefs: Vec<&str> = page
+            .items
+            .iter()
+            .map(|item| item.href.as_str())
+            .chain(page.unreadable.iter().map(|bad| bad.href.as_str()))
+            .collect();
+        let priors = page_priors(attempt, &hrefs).await?;
         // Meetings without side effects are journaled together, in one script per page.
         let mut with_page: Vec<MeetingWrite> = Vec::new();
         // A resource the connector could not read (not UTF-8, too large) is that meeting's
         // outcome; the rest of the page goes on.
         for bad in page.unreadable {
-            if journal.get(&bad.href).is_some_and(|e| is_final(e.stage)) {
+            if priors.get(&bad.href).is_some_and(|e| is_final(e.stage)) {
                 continue;
             }
             tracing::warn!(meeting = %bad.href, problem = %bad.problem, "meeting unreadable");
@@ -276,7 +283,7 @@ pub async fn migrate_mailbox(
             .items
             .into_iter()
             .filter_map(|item| {
-                let prior = journal.get(&item.href).cloned();
+                let prior = priors.get(&item.href).cloned();
                 match &prior {
                     Some(entry) if is_final(entry.stage) => None,
                     _ => Some((item, prior)),
@@ -297,13 +304,32 @@ pub async fn migrate_mailbox(
             .buffer_unordered(parallel)
             .collect()
             .await;
-        settle_page(attempt, results, with_page, &mut journal, status).await?;
+        settle_page(attempt, results, with_page, &priors, &mut tally, status).await?;
         match page.next {
             Some(next) => cursor = Some(next),
             None => break,
         }
     }
-    owed_at_the_end(&journal)
+    tally.owed_at_the_end()?;
+    Ok(tally)
+}
+
+/// The journal entries this migration already has for `hrefs`, by href (absent: none yet).
+pub(crate) async fn page_priors(
+    attempt: &Attempt<'_>,
+    hrefs: &[&str],
+) -> Result<HashMap<String, JournalEntry>, RunError> {
+    let request = attempt.request;
+    let entries = attempt
+        .services
+        .store
+        .journal_entries(&request.tenant, &request.correlation_id, hrefs)
+        .await?;
+    Ok(hrefs
+        .iter()
+        .zip(entries)
+        .filter_map(|(href, entry)| entry.map(|entry| (href.to_string(), entry)))
+        .collect())
 }
 
 /// A page's meetings are done: journal those that wait for the page (one fenced script), count
@@ -313,7 +339,8 @@ pub(crate) async fn settle_page(
     attempt: &Attempt<'_>,
     results: Vec<(String, Result<Done, RunError>)>,
     mut with_page: Vec<MeetingWrite>,
-    journal: &mut HashMap<String, JournalEntry>,
+    priors: &HashMap<String, JournalEntry>,
+    tally: &mut JournalTally,
     status: &mut MigrationStatus,
 ) -> Result<(), RunError> {
     let request = attempt.request;
@@ -324,7 +351,7 @@ pub(crate) async fn settle_page(
                 if entry.stage == MeetingStage::Failed {
                     meeting_failed(&href, &entry);
                 }
-                journal.insert(href, entry);
+                tally.record(&href, priors.get(&href), entry);
             }
             Ok(Done::WithPage(write)) => with_page.push(*write),
             Err(e) => {
@@ -346,58 +373,20 @@ pub(crate) async fn settle_page(
                 meeting_failed(&write.key, &write.entry);
             }
             count_meeting(write.entry.stage);
-            journal.insert(write.key, write.entry);
+            tally.record(&write.key, priors.get(&write.key), write.entry);
         }
     }
-    tally(status, journal);
+    tally.apply(status);
     if let Some(e) = worst {
         return Err(e);
     }
-    status.last_message = format!("In progress: {} meetings handled", status.meetings.len());
+    status.last_message = format!("In progress: {} meetings handled", tally.handled());
     status.modified_date = Utc::now();
     attempt
         .services
         .store
         .write_status(attempt.lease, status)
         .await?;
-    Ok(())
-}
-
-/// The mailbox is done; a meeting still owing its update to some attendee keeps the migration
-/// from counting as Succeeded: deferred ones are retried, refused ones fail it.
-pub(crate) fn owed_at_the_end(journal: &HashMap<String, JournalEntry>) -> Result<(), RunError> {
-    let deferred: Vec<&JournalEntry> = journal
-        .values()
-        .filter(|e| matches!(e.stage, MeetingStage::Saving | MeetingStage::Saved))
-        .collect();
-    let refused: Vec<&JournalEntry> = journal
-        .values()
-        .filter(|e| e.stage == MeetingStage::Failed && e.undelivered > 0)
-        .collect();
-    let describe = |entries: &[&JournalEntry], what: &str| {
-        let named: Vec<String> = entries
-            .iter()
-            .take(NAMED_REFUSALS)
-            .map(|e| format!("{:?}: {}", e.summary, e.reason))
-            .collect();
-        format!(
-            "{} saved meeting(s) {what}; {}",
-            entries.len(),
-            named.join("; ")
-        )
-    };
-    if !deferred.is_empty() {
-        return Err(RunError::UpdatesOwed {
-            summary: describe(&deferred, "still owe their update to some attendees"),
-            transient: true,
-        });
-    }
-    if !refused.is_empty() {
-        return Err(RunError::UpdatesOwed {
-            summary: describe(&refused, "did not reach every attendee"),
-            transient: false,
-        });
-    }
     Ok(())
 }
 
@@ -1015,35 +1004,8 @@ async fn record_persistently(
     Err(RunError::Store(last.expect("the loop ran")))
 }
 
-/// Recompute the status counters and per-meeting list from the journal, so they stay exact across
-/// resumes and retries (M2). A saved meeting whose update is owed counts as failed, never as
-/// migrated.
-pub fn tally(status: &mut MigrationStatus, journal: &HashMap<String, JournalEntry>) {
-    let mut meetings: Vec<MeetingOutcome> = journal
-        .iter()
-        .map(|(href, entry)| entry.outcome(href))
-        .collect();
-    meetings.sort_by(|a, b| a.href.cmp(&b.href));
-    let count = |k: MeetingOutcomeKind| meetings.iter().filter(|m| m.outcome == k).count() as u32;
-    status.succeeded_meeting =
-        count(MeetingOutcomeKind::Updated) + count(MeetingOutcomeKind::Unchanged);
-    status.failed_meeting = count(MeetingOutcomeKind::Failed);
-    status.total_meeting = status.succeeded_meeting + status.failed_meeting;
-    // Updates that reached every attendee (the server's own scheduling counts: it sent them).
-    status.invites_update = journal
-        .values()
-        .filter(|e| e.stage == MeetingStage::Sent && e.undelivered == 0 && e.message_id.is_some())
-        .count() as u32;
-    status.meetings = meetings;
-}
-
-/// A short summary for LastMessage.
-pub fn summary_message(status: &MigrationStatus) -> String {
-    let skipped = status
-        .meetings
-        .iter()
-        .filter(|m| m.outcome == MeetingOutcomeKind::Skipped)
-        .count();
+/// A short summary for LastMessage, from the status's counters and the tally's skipped count.
+pub fn summary_message(status: &MigrationStatus, skipped: u32) -> String {
     let done = match status.migration_type {
         mms_core::MigrationType::Undo => "undone",
         _ => "migrated",
@@ -1061,56 +1023,6 @@ pub fn summary_message(status: &MigrationStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn journal_of(entries: &[(&str, MeetingStage, u32)]) -> HashMap<String, JournalEntry> {
-        entries
-            .iter()
-            .map(|(href, stage, undelivered)| {
-                let mut e = entry(*stage, "u", "s", "r");
-                e.message_id = Some("m".into());
-                e.undelivered = *undelivered;
-                (href.to_string(), e)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_saved_meeting_whose_update_is_owed_is_never_counted_migrated() {
-        let journal = journal_of(&[
-            ("a", MeetingStage::Sent, 0),
-            ("b", MeetingStage::Saved, 3),
-            ("c", MeetingStage::Failed, 1),
-        ]);
-        let req = MigrationRequest::new(
-            "t",
-            "o@x",
-            Default::default(),
-            Default::default(),
-            mms_core::Trigger::Manual,
-        );
-        let mut status = MigrationStatus::pending(&req, "", Utc::now());
-        tally(&mut status, &journal);
-        assert_eq!(status.succeeded_meeting, 1);
-        assert_eq!(status.failed_meeting, 2);
-        assert_eq!(status.invites_update, 1);
-        assert!(matches!(
-            owed_at_the_end(&journal),
-            Err(RunError::UpdatesOwed {
-                transient: true,
-                ..
-            })
-        ));
-        let refused_only =
-            journal_of(&[("a", MeetingStage::Sent, 0), ("c", MeetingStage::Failed, 1)]);
-        assert!(matches!(
-            owed_at_the_end(&refused_only),
-            Err(RunError::UpdatesOwed {
-                transient: false,
-                ..
-            })
-        ));
-        assert!(owed_at_the_end(&journal_of(&[("a", MeetingStage::Sent, 0)])).is_ok());
-    }
 
     #[test]
     fn owed_comes_from_this_journal_or_the_users_pending_updates() {

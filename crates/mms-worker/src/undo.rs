@@ -9,8 +9,6 @@
 //! differ from the migration's, and the sent ledger keeps a repeated undo from resending. An
 //! undo records no pre-image of its own: an undo is not undone (start a migration instead).
 
-use std::collections::HashMap;
-
 use futures::stream::{self, StreamExt};
 use mms_core::{MailboxError, MeetingPreImage, MigrationStatus, SourceMeetingType};
 use mms_store::journal::{JournalCursor, JournalEntry, MeetingStage, MeetingWrite};
@@ -18,9 +16,10 @@ use tracing::Instrument;
 
 use crate::decide::{self, AfterSelect, AfterUndo};
 use crate::pipeline::{
-    act, entry, is_final, owed_at_the_end, owed_update, settle_page, Attempt, Done, MailboxContext,
+    act, entry, is_final, owed_update, page_priors, settle_page, Attempt, Done, MailboxContext,
     MeetingFacts, RunError, Step, MAX_CONFLICTS,
 };
+use crate::tally::JournalTally;
 use crate::telemetry::StageTimer;
 
 /// Undo, meeting by meeting, what migration `undone` of this user saved; `status` is kept
@@ -30,13 +29,11 @@ pub async fn undo_mailbox(
     context: &MailboxContext<'_>,
     status: &mut MigrationStatus,
     undone: &str,
-) -> Result<(), RunError> {
+) -> Result<JournalTally, RunError> {
     let services = attempt.services;
     let request = attempt.request;
-    let mut journal: HashMap<String, JournalEntry> = services
-        .store
-        .journal(&request.tenant, &request.correlation_id)
-        .await?;
+    let mut tally =
+        JournalTally::load(&services.store, &request.tenant, &request.correlation_id).await?;
     let page_size = services.config.concurrency.search_page_size;
     let parallel = services.config.concurrency.meetings_per_user;
     let mut cursor = JournalCursor::START;
@@ -46,11 +43,13 @@ pub async fn undo_mailbox(
             .store
             .pre_images_page(&request.tenant, undone, cursor, page_size)
             .await?;
+        let hrefs: Vec<&str> = page.entries.iter().map(|(href, _)| href.as_str()).collect();
+        let priors = page_priors(attempt, &hrefs).await?;
         let todo: Vec<(String, MeetingPreImage, Option<JournalEntry>)> = page
             .entries
             .into_iter()
             .filter_map(|(href, image)| {
-                let prior = journal.get(&href).cloned();
+                let prior = priors.get(&href).cloned();
                 match &prior {
                     Some(entry) if is_final(entry.stage) => None,
                     _ => Some((href, image, prior)),
@@ -68,13 +67,14 @@ pub async fn undo_mailbox(
             .buffer_unordered(parallel)
             .collect()
             .await;
-        settle_page(attempt, results, Vec::new(), &mut journal, status).await?;
+        settle_page(attempt, results, Vec::new(), &priors, &mut tally, status).await?;
         match page.next {
             Some(next) => cursor = next,
             None => break,
         }
     }
-    owed_at_the_end(&journal)
+    tally.owed_at_the_end()?;
+    Ok(tally)
 }
 
 /// One meeting of an undo: read it, check it is still the organizer's live meeting (the same

@@ -468,20 +468,9 @@ async fn migrate_meeting(
         let selected = timer
             .span()
             .in_scope(|| mms_ical::select(&item.ics, user, request.source, attempt.now));
-        let selection = match decide::after_select(selected) {
-            AfterSelect::Mint(selection) => selection,
-            AfterSelect::Skip {
-                uid,
-                summary,
-                reason,
-            } => {
-                timer.finish("skipped");
-                return later(entry(MeetingStage::Skipped, &uid, &summary, reason));
-            }
-            AfterSelect::Fail { reason } => {
-                timer.finish("error");
-                return later(entry(MeetingStage::Failed, "", "", reason));
-            }
+        let (selection, timer) = match selected_or_entry(timer, selected, "", "") {
+            Ok(selected) => selected,
+            Err(journaled) => return later(*journaled),
         };
         let mint = MintRequest {
             organizer: context.organizer,
@@ -533,6 +522,42 @@ async fn migrate_meeting(
         }
     }
     Err(RunError::Conflicts(key))
+}
+
+/// The selection of a meeting, with its stage timer still running, or the journal entry that
+/// says why there is none (the timer finished): a skip (its reason after `skip_prefix`) or a
+/// failure (named by `failed_uid`, which may be empty).
+pub(crate) fn selected_or_entry(
+    timer: StageTimer,
+    selected: Result<mms_ical::Selected, mms_ical::IcalError>,
+    skip_prefix: &str,
+    failed_uid: &str,
+) -> Result<(mms_ical::Selection, StageTimer), Box<JournalEntry>> {
+    match decide::after_select(selected) {
+        AfterSelect::Mint(selection) => Ok((selection, timer)),
+        AfterSelect::Skip {
+            uid,
+            summary,
+            reason,
+        } => {
+            timer.finish("skipped");
+            Err(Box::new(entry(
+                MeetingStage::Skipped,
+                &uid,
+                &summary,
+                format!("{skip_prefix}{reason}"),
+            )))
+        }
+        AfterSelect::Fail { reason } => {
+            timer.finish("error");
+            Err(Box::new(entry(
+                MeetingStage::Failed,
+                failed_uid,
+                "",
+                reason,
+            )))
+        }
+    }
 }
 
 /// What a meeting's decision is carried out with: its key, what selection found, and how an

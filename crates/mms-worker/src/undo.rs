@@ -14,10 +14,10 @@ use mms_core::{MailboxError, MeetingPreImage, MigrationStatus, SourceMeetingType
 use mms_store::journal::{JournalCursor, JournalEntry, MeetingStage, MeetingWrite};
 use tracing::Instrument;
 
-use crate::decide::{self, AfterSelect, AfterUndo};
+use crate::decide::{self, AfterUndo};
 use crate::pipeline::{
-    act, entry, is_final, owed_update, page_priors, settle_page, Attempt, Done, MailboxContext,
-    MeetingFacts, RunError, Step, MAX_CONFLICTS,
+    act, entry, is_final, owed_update, page_priors, selected_or_entry, settle_page, Attempt, Done,
+    MailboxContext, MeetingFacts, RunError, Step, MAX_CONFLICTS,
 };
 use crate::tally::JournalTally;
 use crate::telemetry::StageTimer;
@@ -110,26 +110,11 @@ async fn undo_meeting(
         let selected = timer
             .span()
             .in_scope(|| mms_ical::select(&item.ics, user, SourceMeetingType::All, attempt.now));
-        let selection = match decide::after_select(selected) {
-            AfterSelect::Mint(selection) => selection,
-            AfterSelect::Skip {
-                uid,
-                summary,
-                reason,
-            } => {
-                timer.finish("skipped");
-                return later(entry(
-                    MeetingStage::Skipped,
-                    &uid,
-                    &summary,
-                    format!("not undone: {reason}"),
-                ));
-            }
-            AfterSelect::Fail { reason } => {
-                timer.finish("error");
-                return later(entry(MeetingStage::Failed, &image.uid, "", reason));
-            }
-        };
+        let (selection, timer) =
+            match selected_or_entry(timer, selected, "not undone: ", &image.uid) {
+                Ok(selected) => selected,
+                Err(journaled) => return later(*journaled),
+            };
         let undone = timer
             .span()
             .in_scope(|| mms_ical::undo(&item.ics, image, attempt.now));

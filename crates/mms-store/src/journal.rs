@@ -315,7 +315,8 @@ struct EncodedWrite<'a> {
     pending_op: &'static str,
     pending_json: String,
     sent_json: String,
-    pre_image_json: String,
+    /// Deflated JSON (see [`crate::undo::encode_pre_image`]); empty for none.
+    pre_image: Vec<u8>,
 }
 
 impl<'a> EncodedWrite<'a> {
@@ -326,10 +327,9 @@ impl<'a> EncodedWrite<'a> {
         sent: &[String],
         pre_image: Option<&MeetingPreImage>,
     ) -> Result<Self, StoreError> {
-        let pre_image_json = match pre_image {
-            Some(image) => serde_json::to_string(image)
-                .map_err(|e| StoreError::encode("meeting pre-image", e))?,
-            None => String::new(),
+        let pre_image = match pre_image {
+            Some(image) => crate::undo::encode_pre_image(image)?,
+            None => Vec::new(),
         };
         let (pending_op, pending_json) = match pending {
             PendingChange::Keep => ("keep", String::new()),
@@ -352,7 +352,7 @@ impl<'a> EncodedWrite<'a> {
             pending_op,
             pending_json,
             sent_json,
-            pre_image_json,
+            pre_image,
         })
     }
 }
@@ -389,7 +389,7 @@ impl LuaCall for RecordMeetings<'_> {
                 .arg(write.pending_op)
                 .arg(&write.pending_json)
                 .arg(&write.sent_json)
-                .arg(&write.pre_image_json);
+                .arg(&write.pre_image);
         }
         call
     }

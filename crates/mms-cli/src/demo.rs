@@ -378,6 +378,7 @@ pub fn story_end(config: &MmsConfig, seed: &DemoSeed, rows: &[MigrationStatus]) 
          \x20 ./target/release/mmsctl get-meeting-migration --correlation-id {first_id}\n\
          \x20 ./target/release/mmsctl get-meeting-migration-transaction-history --identity {first_user}\n\
          \x20 ./target/release/mmsctl start-meeting-migration --identity {first_user} --what-if\n\
+         \x20 ./target/release/mmsctl undo-meeting-migration --identity {first_user} --what-if\n\
          \x20 ./target/release/mmsctl list-users\n\
          \x20 ./target/release/mms status --tenant {tenant}",
         users = rows.len(),

@@ -638,6 +638,25 @@ async fn an_admin_session_with_mmsctl_alone() {
         history.iter().filter(|e| *e == "Succeeded").count() == 3,
         "the migration and both undos are in the history: {history:?}"
     );
+    // Migrated again, then a re-run that finds everything migrated and saves nothing: an undo
+    // without --correlation-id passes over the re-run and offers the migration before it.
+    mms.json(&["start-meeting-migration", "--identity", "bob@acme.example"]);
+    let drawn = mms.watch(&["--identity", "bob@acme.example"]);
+    assert!(drawn.ends_with("4 of 4 migrations final\n"), "{drawn}");
+    mms.json(&["start-meeting-migration", "--identity", "bob@acme.example"]);
+    let drawn = mms.watch(&["--identity", "bob@acme.example"]);
+    assert!(drawn.ends_with("5 of 5 migrations final\n"), "{drawn}");
+    let what_if = mms.run(&[
+        "undo-meeting-migration",
+        "--identity",
+        "bob@acme.example",
+        "--what-if",
+    ]);
+    assert_eq!(
+        what_if.matches("WouldUpdate").count(),
+        MIGRATING,
+        "{what_if}"
+    );
 
     // T2-no: a SIP address change and an organization URL change queue nothing and leave a
     // history line.
@@ -682,8 +701,8 @@ async fn an_admin_session_with_mmsctl_alone() {
             .as_array()
             .unwrap()
             .len(),
-        3,
-        "only bob's migration and its two undos exist"
+        5,
+        "only bob's three migrations and his two undos exist"
     );
 
     // A bulk start (T4 for many users, one job): a file of identities with a comment.
@@ -704,8 +723,8 @@ async fn an_admin_session_with_mmsctl_alone() {
             .as_array()
             .unwrap()
             .len(),
-        5,
-        "ann's and cy's migrations join bob's three"
+        7,
+        "ann's and cy's migrations join bob's five"
     );
 
     // Errors: the HTTP status and the API's code, one "not found" rule, no misleading hint.

@@ -9,20 +9,18 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Duration as Span, Utc};
-use common::wait_final;
+use chrono::{Duration as Span, Utc};
+use common::{wait_final, OrganizerEditsFirst};
 use mms_cli::demo;
 use mms_core::config::{
     MailConfig, MailboxConfig, MailboxOptions, MmsConfig, SchedulingMode, SmtpTls, UpdatePolicy,
 };
 use mms_core::{
-    Mailbox, MailboxError, MailboxItem, MigrationRequest, MigrationState, MigrationStatus,
-    SearchPage, SourceMeetingType, TargetMeetingType, TenantSettings, Trigger,
+    Mailbox, MigrationRequest, MigrationState, MigrationStatus, SourceMeetingType,
+    TargetMeetingType, TenantSettings, Trigger,
 };
 use mms_store::Store;
 use mms_testkit::caldav::{CaldavKind, CaldavServer};
@@ -459,75 +457,6 @@ async fn a_rerun_sends_nothing_on_either_server() {
     }
 }
 
-/// A real CalDAV mailbox whose first save of one meeting is preceded by the organizer's own edit
-/// of it, made through the server: it answers 412 to our If-Match for real. With `delete_too`,
-/// the organizer then deletes the meeting before we read it again.
-struct OrganizerEditsFirst {
-    inner: Arc<dyn Mailbox>,
-    client: reqwest::Client,
-    event_url: String,
-    target: String,
-    delete_too: bool,
-    done: AtomicBool,
-}
-
-#[async_trait]
-impl Mailbox for OrganizerEditsFirst {
-    async fn search(
-        &self,
-        user: &str,
-        from: DateTime<Utc>,
-        cursor: Option<String>,
-        page_size: usize,
-    ) -> Result<SearchPage, MailboxError> {
-        self.inner.search(user, from, cursor, page_size).await
-    }
-    async fn get(&self, user: &str, href: &str) -> Result<MailboxItem, MailboxError> {
-        self.inner.get(user, href).await
-    }
-    async fn put(
-        &self,
-        user: &str,
-        href: &str,
-        ics: &str,
-        if_match: &str,
-    ) -> Result<String, MailboxError> {
-        if href.ends_with(&self.target) && !self.done.swap(true, Ordering::SeqCst) {
-            let current = self.inner.get(user, href).await?;
-            let edited = current
-                .ics
-                .replace("SUMMARY:", "SUMMARY:EDITED BY ORGANIZER ");
-            let resp = self
-                .client
-                .put(&self.event_url)
-                .header("Content-Type", "text/calendar")
-                .body(edited)
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                resp.status().is_success(),
-                "the organizer's edit: {}",
-                resp.status()
-            );
-            let result = self.inner.put(user, href, ics, if_match).await;
-            if self.delete_too {
-                let resp = self.client.delete(&self.event_url).send().await.unwrap();
-                assert!(
-                    resp.status().is_success(),
-                    "the organizer's delete: {}",
-                    resp.status()
-                );
-            }
-            return result;
-        }
-        self.inner.put(user, href, ics, if_match).await
-    }
-    async fn server_sends_updates(&self, user: &str) -> Result<bool, MailboxError> {
-        self.inner.server_sends_updates(user).await
-    }
-}
-
 /// On both servers: the organizer edits a meeting between our read and our write (a real 412):
 /// their edit is kept and the block replaced, one update sent. When they delete it right after,
 /// the meeting is skipped, not retried (issue 7.2, 7.11).
@@ -541,14 +470,15 @@ async fn an_organizer_edit_or_delete_under_us_on_either_server() {
             let ics = meeting(&organizer, "e1", 3, accepted);
             rig.caldav.put_event(&organizer, "e1.ics", &ics).await;
             let inner = mms_mailbox::mailbox_from_config(&rig.cfg.mailbox, 4).unwrap();
-            let mailbox = Arc::new(OrganizerEditsFirst {
-                inner,
-                client: reqwest::Client::new(),
-                event_url: format!("{}e1.ics", rig.caldav.calendar_url(&organizer)),
-                target: "e1.ics".into(),
-                delete_too,
-                done: AtomicBool::new(false),
-            });
+            let mailbox = Arc::new(
+                OrganizerEditsFirst::new(
+                    inner,
+                    format!("{}e1.ics", rig.caldav.calendar_url(&organizer)),
+                    "e1.ics",
+                    ("SUMMARY:", "SUMMARY:EDITED BY ORGANIZER "),
+                )
+                .deleting(delete_too),
+            );
             let status = migrate(
                 &rig.cfg,
                 &rig.store,
@@ -557,7 +487,7 @@ async fn an_organizer_edit_or_delete_under_us_on_either_server() {
                 Some(mailbox.clone()),
             )
             .await;
-            assert!(mailbox.done.load(Ordering::SeqCst), "the edit was injected");
+            assert!(mailbox.edited(), "the edit was injected");
             assert_eq!(
                 status.state,
                 MigrationState::Succeeded,

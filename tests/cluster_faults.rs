@@ -5,13 +5,12 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use common::{message_id, property, wait_final, Stack, WorkerProcess};
+use common::{message_id, property, wait_final, OrganizerEditsFirst, Stack, WorkerProcess};
 use mms_core::config::MmsConfig;
 use mms_core::{
     Mailbox, MailboxError, MailboxItem, MigrationRequest, MigrationState, SearchPage,
@@ -317,60 +316,6 @@ async fn a_mailbox_answering_503_for_good_fails_after_exactly_nine_retries() {
     worker.shutdown(Duration::from_secs(5)).await;
 }
 
-/// A real CalDAV mailbox whose first save of one meeting is preceded by the organizer's own edit of
-/// it, made through Radicale: the server answers 412 to our If-Match for real.
-struct OrganizerEditsFirst {
-    inner: Arc<dyn Mailbox>,
-    /// The organizer's own client: a plain PUT to the event's URL, no If-Match.
-    organizer_client: reqwest::Client,
-    /// The event to edit (meeting 0 of the mailbox), as the organizer's client addresses it.
-    event_url: String,
-    done: AtomicBool,
-}
-
-#[async_trait]
-impl Mailbox for OrganizerEditsFirst {
-    async fn search(
-        &self,
-        user: &str,
-        from: DateTime<Utc>,
-        cursor: Option<String>,
-        page_size: usize,
-    ) -> Result<SearchPage, MailboxError> {
-        self.inner.search(user, from, cursor, page_size).await
-    }
-    async fn get(&self, user: &str, href: &str) -> Result<MailboxItem, MailboxError> {
-        self.inner.get(user, href).await
-    }
-    async fn put(
-        &self,
-        user: &str,
-        href: &str,
-        ics: &str,
-        if_match: &str,
-    ) -> Result<String, MailboxError> {
-        if href.ends_with("-meeting-0.ics") && !self.done.swap(true, Ordering::SeqCst) {
-            let current = self.inner.get(user, href).await?;
-            let edited = current.ics.replace(
-                "Agenda: review the quarter.",
-                "Agenda: review the quarter. EDITED BY ORGANIZER: bring the budget.",
-            );
-            let resp = self
-                .organizer_client
-                .put(&self.event_url)
-                .header("Content-Type", "text/calendar")
-                .body(edited)
-                .send()
-                .await;
-            assert!(
-                resp.is_ok_and(|r| r.status().is_success()),
-                "the organizer's edit was saved"
-            );
-        }
-        self.inner.put(user, href, ics, if_match).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organizer_edit_between_read_and_write_survives_and_the_block_is_replaced() {
     let stack = Stack::start(false).await;
@@ -382,12 +327,15 @@ async fn an_organizer_edit_between_read_and_write_survives_and_the_block_is_repl
         .await;
     let target = format!("{user}-meeting-0.ics");
     let inner = mms_mailbox::mailbox_from_config(&cfg.mailbox, 4).unwrap();
-    let mailbox = Arc::new(OrganizerEditsFirst {
+    let mailbox = Arc::new(OrganizerEditsFirst::new(
         inner,
-        organizer_client: reqwest::Client::new(),
-        event_url: format!("{}{}", stack.radicale.calendar_url(&user), target),
-        done: AtomicBool::new(false),
-    });
+        format!("{}{}", stack.radicale.calendar_url(&user), target),
+        "-meeting-0.ics",
+        (
+            "Agenda: review the quarter.",
+            "Agenda: review the quarter. EDITED BY ORGANIZER: bring the budget.",
+        ),
+    ));
     let worker = in_process_worker(&cfg, &store, "worker-edit", Some(mailbox.clone())).await;
     store.enqueue(&manual("edit", &user), 0).await.unwrap();
     let rows = wait_final(
@@ -398,7 +346,7 @@ async fn an_organizer_edit_between_read_and_write_survives_and_the_block_is_repl
     )
     .await;
     assert_eq!(rows[0].state, MigrationState::Succeeded, "{:#?}", rows[0]);
-    assert!(mailbox.done.load(Ordering::SeqCst), "the edit was injected");
+    assert!(mailbox.edited(), "the edit was injected");
     let ics = stack.radicale.get_event(&user, &target).await;
     let unfolded = ics.replace("\r\n ", "");
     assert!(

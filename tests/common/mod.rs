@@ -7,9 +7,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use mms_cli::demo;
 use mms_core::config::{MailConfig, MailboxConfig, MmsConfig};
+use mms_core::{Mailbox, MailboxError, MailboxItem, SearchPage};
 use mms_core::{MigrationStatus, TenantSettings};
 use mms_store::{StatusFilter, Store};
 use mms_testkit::radicale::Radicale;
@@ -263,4 +268,109 @@ pub async fn claim_domains_of(store: &Store, tenant: &str, users: &[String]) {
         .await
         .unwrap()
         .expect("test domains are free");
+}
+
+/// A real CalDAV mailbox whose first save of one meeting (`target`, the end of its href) is
+/// preceded by the organizer's own edit of it, made through the server with a plain PUT to
+/// `event_url` (no If-Match): the server then answers 412 to our If-Match for real. With
+/// [`OrganizerEditsFirst::deleting`], the organizer also deletes the meeting right after our
+/// refused save, before we read it again.
+pub struct OrganizerEditsFirst {
+    inner: Arc<dyn Mailbox>,
+    client: reqwest::Client,
+    event_url: String,
+    target: String,
+    /// The organizer's edit: the first text becomes the second.
+    edit: (&'static str, &'static str),
+    delete_too: bool,
+    done: AtomicBool,
+}
+
+impl OrganizerEditsFirst {
+    pub fn new(
+        inner: Arc<dyn Mailbox>,
+        event_url: String,
+        target: impl Into<String>,
+        edit: (&'static str, &'static str),
+    ) -> OrganizerEditsFirst {
+        OrganizerEditsFirst {
+            inner,
+            client: reqwest::Client::new(),
+            event_url,
+            target: target.into(),
+            edit,
+            delete_too: false,
+            done: AtomicBool::new(false),
+        }
+    }
+
+    /// The organizer deletes the meeting too.
+    pub fn deleting(mut self, delete_too: bool) -> OrganizerEditsFirst {
+        self.delete_too = delete_too;
+        self
+    }
+
+    /// Whether the edit was made.
+    pub fn edited(&self) -> bool {
+        self.done.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Mailbox for OrganizerEditsFirst {
+    async fn search(
+        &self,
+        user: &str,
+        from: DateTime<Utc>,
+        cursor: Option<String>,
+        page_size: usize,
+    ) -> Result<SearchPage, MailboxError> {
+        self.inner.search(user, from, cursor, page_size).await
+    }
+    async fn get(&self, user: &str, href: &str) -> Result<MailboxItem, MailboxError> {
+        self.inner.get(user, href).await
+    }
+    async fn put(
+        &self,
+        user: &str,
+        href: &str,
+        ics: &str,
+        if_match: &str,
+    ) -> Result<String, MailboxError> {
+        if !href.ends_with(&self.target) || self.done.swap(true, Ordering::SeqCst) {
+            return self.inner.put(user, href, ics, if_match).await;
+        }
+        let current = self.inner.get(user, href).await?;
+        let edited = current.ics.replace(self.edit.0, self.edit.1);
+        assert_ne!(
+            edited, current.ics,
+            "the organizer's edit changes the meeting"
+        );
+        let resp = self
+            .client
+            .put(&self.event_url)
+            .header("Content-Type", "text/calendar")
+            .body(edited)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "the organizer's edit: {}",
+            resp.status()
+        );
+        let result = self.inner.put(user, href, ics, if_match).await;
+        if self.delete_too {
+            let resp = self.client.delete(&self.event_url).send().await.unwrap();
+            assert!(
+                resp.status().is_success(),
+                "the organizer's delete: {}",
+                resp.status()
+            );
+        }
+        result
+    }
+    async fn server_sends_updates(&self, user: &str) -> Result<bool, MailboxError> {
+        self.inner.server_sends_updates(user).await
+    }
 }

@@ -275,21 +275,14 @@ impl StageCounts {
     }
 }
 
-/// Where [`Store::journal_page`] goes on: HSCAN's cursor, opaque to callers.
+/// Where [`Store::journal_page`] (or the pre-images' page) goes on: HSCAN's cursor, opaque to
+/// callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct JournalCursor(u64);
 
 impl JournalCursor {
     /// The first page.
     pub const START: JournalCursor = JournalCursor(0);
-
-    pub(crate) fn at(position: u64) -> JournalCursor {
-        JournalCursor(position)
-    }
-
-    pub(crate) fn position(self) -> u64 {
-        self.0
-    }
 }
 
 /// One page of a migration's journal, in no set order.
@@ -543,8 +536,25 @@ impl Store {
         count: usize,
     ) -> Result<JournalPage, StoreError> {
         let key = self.keys.journal(tenant, correlation);
-        let (next, fields): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
-            .arg(&key)
+        let (entries, next) = self
+            .meeting_hash_page(&key, cursor, count, |meeting, text: &String| {
+                parse_entry(&key, meeting, text)
+            })
+            .await?;
+        Ok(JournalPage { entries, next })
+    }
+
+    /// About `count` fields of a per-migration hash keyed by meeting (HSCAN from `cursor`),
+    /// each decoded by `decode`; the cursor of the next page, `None` after the last.
+    pub(crate) async fn meeting_hash_page<V: redis::FromRedisValue, T>(
+        &self,
+        key: &str,
+        cursor: JournalCursor,
+        count: usize,
+        decode: impl Fn(&str, &V) -> Result<T, StoreError>,
+    ) -> Result<(Vec<(String, T)>, Option<JournalCursor>), StoreError> {
+        let (next, fields): (u64, Vec<(String, V)>) = redis::cmd("HSCAN")
+            .arg(key)
             .arg(cursor.0)
             .arg("COUNT")
             .arg(count.max(1))
@@ -552,12 +562,9 @@ impl Store {
             .await?;
         let entries = fields
             .into_iter()
-            .map(|(meeting, text)| parse_entry(&key, &meeting, &text).map(|entry| (meeting, entry)))
+            .map(|(meeting, value)| decode(&meeting, &value).map(|decoded| (meeting, decoded)))
             .collect::<Result<_, _>>()?;
-        Ok(JournalPage {
-            entries,
-            next: (next != 0).then_some(JournalCursor(next)),
-        })
+        Ok((entries, (next != 0).then_some(JournalCursor(next))))
     }
 
     /// The journal entries of `meetings` (HMGET), in that order; `None` for a meeting not

@@ -85,21 +85,12 @@ impl Store {
         count: usize,
     ) -> Result<PreImagePage, StoreError> {
         let key = self.keys.pre_images(tenant, correlation);
-        let (next, fields): (u64, Vec<(String, Vec<u8>)>) = redis::cmd("HSCAN")
-            .arg(&key)
-            .arg(cursor.position())
-            .arg("COUNT")
-            .arg(count.max(1))
-            .query_async(&mut self.conn.clone())
+        let (entries, next) = self
+            .meeting_hash_page(&key, cursor, count, |meeting, stored: &Vec<u8>| {
+                parse(&key, meeting, stored)
+            })
             .await?;
-        let entries = fields
-            .into_iter()
-            .map(|(meeting, text)| parse(&key, &meeting, &text).map(|image| (meeting, image)))
-            .collect::<Result<_, _>>()?;
-        Ok(PreImagePage {
-            entries,
-            next: (next != 0).then(|| JournalCursor::at(next)),
-        })
+        Ok(PreImagePage { entries, next })
     }
 }
 

@@ -390,6 +390,51 @@ async fn seed_store(
     Ok(store)
 }
 
+/// One measured run: its users seeded in a namespace of their own, worker processes on one
+/// backend, a fresh SMTP sink.
+struct Workload<'a> {
+    exe: &'a Path,
+    args: &'a LoadgenArgs,
+    redis: &'a RedisServer,
+    namespace: &'a str,
+    users: &'a [String],
+    progress: &'a Progress,
+    label: &'a str,
+}
+
+impl Workload<'_> {
+    /// Seed, start `workers` processes on `backends`, migrate every user and stop the workers;
+    /// the store, the measurement and the sink holding what was sent.
+    async fn run(
+        &self,
+        workers: usize,
+        backends: &WorkerBackends<'_>,
+    ) -> anyhow::Result<(Store, Measured, SmtpSink)> {
+        let store = seed_store(self.redis, self.namespace, self.users).await?;
+        let sink = SmtpSink::start().await;
+        let mut processes = Workers::spawn(
+            self.exe,
+            workers,
+            &self.redis.url(),
+            self.namespace,
+            backends,
+            sink.port,
+            &self.args.out_dir.join("logs"),
+        )?;
+        let measured = migrate_all(
+            &store,
+            self.users,
+            &mut processes,
+            Duration::from_secs(self.args.timeout_secs),
+            self.progress,
+            self.label,
+        )
+        .await?;
+        drop(processes);
+        Ok((store, measured, sink))
+    }
+}
+
 /// Queue one migration per user, wait until every one is final, and measure it.
 struct Measured {
     seconds: f64,
@@ -589,27 +634,17 @@ async fn run_vdir(
         )?);
     }
     let namespace = format!("bench-vdir-{size}");
-    let store = seed_store(redis, &namespace, &users).await?;
-    let sink = SmtpSink::start().await;
-    let mut workers = Workers::spawn(
+    let workload = Workload {
         exe,
-        args.workers.max(1),
-        &redis.url(),
-        &namespace,
-        &WorkerBackends::Vdir { root: &root },
-        sink.port,
-        &args.out_dir.join("logs"),
-    )?;
-    let measured = migrate_all(
-        &store,
-        &users,
-        &mut workers,
-        Duration::from_secs(args.timeout_secs),
+        args,
+        redis,
+        namespace: &namespace,
+        users: &users,
         progress,
-        &label,
-    )
-    .await?;
-    drop(workers);
+        label: &label,
+    };
+    let backends = WorkerBackends::Vdir { root: &root };
+    let (store, measured, sink) = workload.run(args.workers.max(1), &backends).await?;
     let meetings = size * user_count;
     let redis_figures = redis_figures(&store, &namespace, &measured, meetings, user_count).await?;
     let (migrated, updates, succeeded, failed) = counts_of(&measured.rows);
@@ -692,29 +727,19 @@ async fn run_caldav(
     }
     let users = vec![upn.clone()];
     let namespace = format!("bench-caldav-{size}");
-    let store = seed_store(redis, &namespace, &users).await?;
-    let sink = SmtpSink::start().await;
-    let mut workers = Workers::spawn(
+    let workload = Workload {
         exe,
-        1,
-        &redis.url(),
-        &namespace,
-        &WorkerBackends::Caldav {
-            calendar_url: radicale.calendar_url_template(),
-        },
-        sink.port,
-        &args.out_dir.join("logs"),
-    )?;
-    let measured = migrate_all(
-        &store,
-        &users,
-        &mut workers,
-        Duration::from_secs(args.timeout_secs),
+        args,
+        redis,
+        namespace: &namespace,
+        users: &users,
         progress,
-        &label,
-    )
-    .await?;
-    drop(workers);
+        label: &label,
+    };
+    let backends = WorkerBackends::Caldav {
+        calendar_url: radicale.calendar_url_template(),
+    };
+    let (store, measured, sink) = workload.run(1, &backends).await?;
     let redis_figures = redis_figures(&store, &namespace, &measured, size, 1).await?;
     let (migrated, updates, succeeded, failed) = counts_of(&measured.rows);
     let messages = baseline::message_count(&sink.mail_dir());

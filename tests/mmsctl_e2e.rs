@@ -430,6 +430,13 @@ impl MmsAll {
     }
 
     /// The `Event` column of a user's transaction history.
+    /// `COMMAND --identity USER --what-if` (a start or an undo): how many meetings it would
+    /// update, and its table.
+    fn would_update(&self, command: &str, user: &str) -> (usize, String) {
+        let table = self.run(&[command, "--identity", user, "--what-if"]);
+        (table.matches("WouldUpdate").count(), table)
+    }
+
     fn history_events(&self, user: &str) -> Vec<String> {
         let history = self.json(&[
             "get-meeting-migration-transaction-history",
@@ -541,17 +548,8 @@ async fn an_admin_session_with_mmsctl_alone() {
     );
 
     // What-if, then the start, watched until final.
-    let what_if = mms.run(&[
-        "start-meeting-migration",
-        "--identity",
-        "bob@acme.example",
-        "--what-if",
-    ]);
-    assert_eq!(
-        what_if.matches("WouldUpdate").count(),
-        MIGRATING,
-        "{what_if}"
-    );
+    let (would_update, what_if) = mms.would_update("start-meeting-migration", "bob@acme.example");
+    assert_eq!(would_update, MIGRATING, "{what_if}");
     let started = mms.json(&["start-meeting-migration", "--identity", "bob@acme.example"]);
     let correlation_id = started["CorrelationId"].as_str().unwrap().to_string();
     let drawn = mms.watch(&["--identity", "bob@acme.example"]);
@@ -577,17 +575,8 @@ async fn an_admin_session_with_mmsctl_alone() {
     // Undo (issue 9.2): the what-if changes and sends nothing; the undo restores every meeting
     // the migration saved, one update each; a second undo finds nothing left to change.
     let sent_before = smtp.messages().len();
-    let what_if = mms.run(&[
-        "undo-meeting-migration",
-        "--identity",
-        "bob@acme.example",
-        "--what-if",
-    ]);
-    assert_eq!(
-        what_if.matches("WouldUpdate").count(),
-        MIGRATING,
-        "{what_if}"
-    );
+    let (would_update, what_if) = mms.would_update("undo-meeting-migration", "bob@acme.example");
+    assert_eq!(would_update, MIGRATING, "{what_if}");
     assert_eq!(
         smtp.messages().len(),
         sent_before,
@@ -646,17 +635,8 @@ async fn an_admin_session_with_mmsctl_alone() {
     mms.json(&["start-meeting-migration", "--identity", "bob@acme.example"]);
     let drawn = mms.watch(&["--identity", "bob@acme.example"]);
     assert!(drawn.ends_with("5 of 5 migrations final\n"), "{drawn}");
-    let what_if = mms.run(&[
-        "undo-meeting-migration",
-        "--identity",
-        "bob@acme.example",
-        "--what-if",
-    ]);
-    assert_eq!(
-        what_if.matches("WouldUpdate").count(),
-        MIGRATING,
-        "{what_if}"
-    );
+    let (would_update, what_if) = mms.would_update("undo-meeting-migration", "bob@acme.example");
+    assert_eq!(would_update, MIGRATING, "{what_if}");
 
     // T2-no: a SIP address change and an organization URL change queue nothing and leave a
     // history line.

@@ -46,38 +46,6 @@ fn manual(tenant: &str, user: &str) -> MigrationRequest {
     )
 }
 
-/// Wait until `done` meetings of the migration are journaled, then return the lease's value
-/// (`<token>:<owner>`): which worker is in the middle of the mailbox.
-async fn lease_holder_once_under_way(
-    store: &Store,
-    tenant: &str,
-    user: &str,
-    correlation: &str,
-    done: usize,
-) -> String {
-    let mut conn = store.connection();
-    let lease_key = store.keys().lease(tenant, user);
-    let journal_key = store.keys().journal(tenant, correlation);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let journaled: usize = redis::cmd("HLEN")
-            .arg(&journal_key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let lease: Option<String> = redis::cmd("GET")
-            .arg(&lease_key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if let (true, Some(lease)) = (journaled >= done, lease) {
-            return lease;
-        }
-        assert!(Instant::now() < deadline, "migration never got going");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Messages per Message-ID, and the migrated events' SEQUENCE values.
 fn assert_each_meeting_updated_once(
     stack: &Stack,
@@ -130,7 +98,8 @@ async fn a_worker_killed_mid_mailbox_is_finished_by_the_other_without_double_upd
 
     // Wait until the migration is well into the mailbox, then SIGKILL whoever holds the lease.
     let holder =
-        lease_holder_once_under_way(&store, "kill", &user, &queued.correlation_id, 20).await;
+        common::lease_holder_once_under_way(&store, "kill", &user, &queued.correlation_id, 20)
+            .await;
     let mut conn = store.connection();
     let journal_key = store.keys().journal("kill", &queued.correlation_id);
     let victim = workers
@@ -529,7 +498,8 @@ async fn a_worker_frozen_past_its_lease_wakes_up_and_writes_nothing() {
     let queued = store.enqueue(&manual("freeze", &user), 0).await.unwrap();
 
     let holder =
-        lease_holder_once_under_way(&store, "freeze", &user, &queued.correlation_id, 15).await;
+        common::lease_holder_once_under_way(&store, "freeze", &user, &queued.correlation_id, 15)
+            .await;
     let mut conn = store.connection();
     let journal_key = store.keys().journal("freeze", &queued.correlation_id);
     let frozen = workers

@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{message_id, wait_final, Stack, WorkerProcess};
 use mms_core::{MigrationRequest, MigrationState, SourceMeetingType, TargetMeetingType, Trigger};
@@ -36,7 +36,6 @@ async fn resends_per_kill_of_the_lease_holder() {
         WorkerProcess::spawn(&path, "campaign-1"),
     ];
     let mut spawned = 2;
-    let mut conn = store.connection();
     let mut killed = 0;
     for (round, user) in users.iter().enumerate() {
         let request = MigrationRequest::new(
@@ -47,28 +46,16 @@ async fn resends_per_kill_of_the_lease_holder() {
             Trigger::Manual,
         );
         let queued = store.enqueue(&request, 0).await.unwrap();
-        let journal_key = store.keys().journal("campaign", &queued.correlation_id);
-        let lease_key = store.keys().lease("campaign", user);
         // Kill at a different depth each round: 3 to 30 meetings journaled.
         let depth = 3 + (round * 7) % 28;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let holder = loop {
-            let journaled: usize = redis::cmd("HLEN")
-                .arg(&journal_key)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            let lease: Option<String> = redis::cmd("GET")
-                .arg(&lease_key)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if let (true, Some(lease)) = (journaled >= depth, lease) {
-                break lease;
-            }
-            assert!(Instant::now() < deadline, "round {round} never got going");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
+        let holder = common::lease_holder_once_under_way(
+            &store,
+            "campaign",
+            user,
+            &queued.correlation_id,
+            depth,
+        )
+        .await;
         if let Some(victim) = workers.iter().position(|w| holder.contains(&w.name)) {
             workers[victim].kill9();
             workers.remove(victim);

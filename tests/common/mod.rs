@@ -374,3 +374,38 @@ impl Mailbox for OrganizerEditsFirst {
         self.inner.server_sends_updates(user).await
     }
 }
+
+/// Wait until `done` meetings of the migration are journaled, then return the lease's value
+/// (`<token>:<owner>`): which worker is in the middle of the mailbox.
+pub async fn lease_holder_once_under_way(
+    store: &Store,
+    tenant: &str,
+    user: &str,
+    correlation: &str,
+    done: usize,
+) -> String {
+    let mut conn = store.connection();
+    let lease_key = store.keys().lease(tenant, user);
+    let journal_key = store.keys().journal(tenant, correlation);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let journaled: usize = redis::cmd("HLEN")
+            .arg(&journal_key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let lease: Option<String> = redis::cmd("GET")
+            .arg(&lease_key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if let (true, Some(lease)) = (journaled >= done, lease) {
+            return lease;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "migration of {user} never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
